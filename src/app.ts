@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createPubSub, createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import { authenticate } from './auth/api-keys.js';
+import type { Config } from './config.js';
+import type { RequestContext } from './context.js';
+import { createDb, type Db } from './db/client.js';
+import { openDatabase } from './db/connect.js';
+import { GenerationService } from './generations/service.js';
+import { GenerationWorker } from './generations/worker.js';
+import { graphiqlOptions } from './graphiql.js';
+import { createVideoHandler } from './http/videos.js';
+import { JobQueue } from './jobs/queue.js';
+import { createLogger, type Logger } from './logger.js';
+import { schema } from './schema/index.js';
+import { LocalVideoStorage } from './storage/storage.js';
+import { CreditGauge } from './upstream/credits.js';
+import { SegmindClient } from './upstream/segmind.js';
+import { startSimulator, type SimulatorHandle } from './upstream/simulator/index.js';
+
+export interface App {
+  /** Where the HTTP server listens, e.g. http://127.0.0.1:4000 */
+  url: string;
+  publicBaseUrl: string;
+  server: Server;
+  yoga: YogaServerInstance<Record<string, never>, RequestContext>;
+  db: Db;
+  databaseUrl: string;
+  queue: JobQueue;
+  simulator: SimulatorHandle | null;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  logger?: Logger;
+  /** Work the job queue in this process (default true). */
+  worker?: boolean;
+}
+
+/** Starts everything extendql needs, in dependency order, and returns a handle to stop it. */
+export async function startApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const close = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: Error) => logger.error({ err: error }, 'shutdown step failed'));
+  };
+
+  try {
+    const database = await openDatabase(config, logger);
+    cleanups.push(() => database.stop());
+    const databaseUrl = database.url;
+
+    const db = createDb(databaseUrl);
+    cleanups.push(() => db.$disconnect());
+    const queue = await JobQueue.start(databaseUrl, logger);
+    cleanups.push(() => queue.stop());
+
+    let simulator: SimulatorHandle | null = null;
+    let segmindKey = config.segmind.apiKey;
+    let segmindUrl = config.segmind.baseUrl;
+    if (!segmindKey) {
+      segmindKey = randomBytes(24).toString('base64url');
+      simulator = await startSimulator({
+        apiKey: segmindKey,
+        mediaDir: join(config.dataDir, 'simulator'),
+        queueMs: config.simulator.queueMs,
+        processingMs: config.simulator.processingMs,
+      });
+      cleanups.push(() => simulator!.close());
+      segmindUrl = simulator.url;
+      logger.warn(
+        { simulator: simulator.url },
+        'SEGMIND_API_KEY is not set: SIMULATING Segmind. Videos are generated locally and marked as simulated; no credits are spent. Set SEGMIND_API_KEY to use the real service.',
+      );
+    }
+    const segmind = new SegmindClient({ baseUrl: segmindUrl, apiKey: segmindKey, timeoutMs: config.upstreamTimeoutMs });
+    cleanups.push(() => segmind.close());
+
+    const storage = new LocalVideoStorage(config.storageDir);
+    const pubsub = createPubSub<{ generationUpdated: [generationId: string, payload: string] }>();
+    const events = { generationUpdated: (id: string) => pubsub.publish('generationUpdated', id, id) };
+    const credits = new CreditGauge(() => segmind.credits(), logger);
+
+    // The public origin is known only once the port is bound (PORT=0 picks one).
+    let publicBaseUrl = config.publicBaseUrl ?? '';
+    const videoUrl = (videoId: string) => `${publicBaseUrl}/videos/${videoId}.mp4`;
+
+    const generations = new GenerationService({
+      db,
+      queue,
+      events,
+      videoUrl,
+      availableCredits: () => credits.available(),
+      reserveCredits: (usd) => credits.reserve(usd),
+    });
+
+    const yoga = createYoga<Record<string, never>, RequestContext>({
+      schema,
+      graphqlEndpoint: '/graphql',
+      graphiql: graphiqlOptions,
+      landingPage: false,
+      maskedErrors: true,
+      logging: {
+        debug: (...args) => logger.debug(args.map(String).join(' ')),
+        info: (...args) => logger.info(args.map(String).join(' ')),
+        warn: (...args) => logger.warn(args.map(String).join(' ')),
+        error: (...args) => logger.error(args.map((arg) => (arg instanceof Error ? arg.stack : String(arg))).join(' ')),
+      },
+      context: async ({ request }) => ({
+        apiKey: await authenticate(db, request.headers.get('x-api-key')),
+        db,
+        generations,
+        videoUrl,
+        generationEvents: (id: string) => pubsub.subscribe('generationUpdated', id),
+      }),
+      plugins: [
+        useReadinessCheck({
+          endpoint: '/ready',
+          check: async () => {
+            await db.$queryRaw`SELECT 1`;
+            return true;
+          },
+        }),
+      ],
+    });
+
+    const serveVideo = createVideoHandler({
+      storage,
+      lookup: (id) => db.video.findUnique({ where: { id }, select: { storageKey: true, byteSize: true, sha256: true, contentType: true } }),
+    });
+    const server = createServer((req, res) => {
+      if (req.url?.startsWith('/videos/')) void serveVideo(req, res);
+      else void yoga.handle(req, res);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    const { port } = server.address() as AddressInfo;
+    const localHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+    const url = `http://${localHost}:${port}`;
+    publicBaseUrl ||= url;
+
+    if (options.worker ?? true) {
+      const worker = new GenerationWorker({
+        db,
+        segmind,
+        storage,
+        events,
+        logger,
+        poll: config.poll,
+        deadlineMs: config.generationDeadlineMs,
+        maxVideoBytes: config.maxVideoBytes,
+      });
+      await queue.work(config.workerConcurrency, (job) => worker.step(job.generationId));
+    }
+    cleanups.push(async () => yoga.dispose());
+
+    logger.info({ url: `${url}/graphql`, publicBaseUrl, simulator: simulator !== null }, 'extendql is listening');
+    return { url, publicBaseUrl, server, yoga, db, databaseUrl, queue, simulator, logger, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

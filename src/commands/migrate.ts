@@ -1,0 +1,9 @@
+import { loadConfig } from '../config.js';
+import { openDatabase } from '../db/connect.js';
+import { createLogger } from '../logger.js';
+
+/** `npm run db:migrate`: applies pending migrations (the server also does this at start). */
+const config = loadConfig();
+const database = await openDatabase(config, createLogger(config.logLevel));
+await database.stop();
+console.log('Database is up to date.');

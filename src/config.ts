@@ -1,0 +1,92 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+/** Empty strings in the environment mean "unset", as in most shells' `FOO= cmd`. */
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
+const positiveInt = z.coerce.number().int().positive();
+
+const EnvSchema = z.object({
+  /** PostgreSQL connection string. Unset: an embedded PostgreSQL is started under DATA_DIR. */
+  DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/ })),
+  /** Segmind credential. Unset: the built-in simulator answers instead of Segmind. */
+  SEGMIND_API_KEY: optional(z.string().min(1)),
+  SEGMIND_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.segmind.com'),
+  /** Public origin of this server, used for video URLs and the source URLs sent to Segmind. */
+  PUBLIC_BASE_URL: optional(z.url({ protocol: /^https?$/ })),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  /** Where embedded PostgreSQL and local videos live by default. */
+  DATA_DIR: z.string().min(1).default('data'),
+  STORAGE_DIR: optional(z.string().min(1)),
+  /** First wait between status polls; it grows by POLL_BACKOFF up to POLL_MAX_INTERVAL_MS. */
+  POLL_INTERVAL_MS: positiveInt.default(1000),
+  POLL_MAX_INTERVAL_MS: positiveInt.default(10_000),
+  POLL_BACKOFF: z.coerce.number().min(1).default(1.5),
+  /** How long one upstream HTTP call may take before it counts as a timeout. */
+  UPSTREAM_TIMEOUT_MS: positiveInt.default(30_000),
+  /** A generation that has not finished by then fails with DEADLINE_EXCEEDED. */
+  GENERATION_DEADLINE_MS: positiveInt.default(30 * 60_000),
+  /** Largest MP4 accepted from upstream. */
+  MAX_VIDEO_BYTES: positiveInt.default(500 * 1024 * 1024),
+  /** Jobs one process works on at once. Polling jobs are short, so this can be generous. */
+  WORKER_CONCURRENCY: positiveInt.default(8),
+  /** Simulator timings, used only when SEGMIND_API_KEY is unset. */
+  SIMULATOR_QUEUE_MS: z.coerce.number().int().min(0).default(500),
+  SIMULATOR_PROCESSING_MS: z.coerce.number().int().min(0).default(2500),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface Config {
+  databaseUrl: string | undefined;
+  segmind: { apiKey: string | undefined; baseUrl: string };
+  publicBaseUrl: string | undefined;
+  host: string;
+  port: number;
+  dataDir: string;
+  storageDir: string;
+  poll: { initialMs: number; maxMs: number; backoff: number };
+  upstreamTimeoutMs: number;
+  generationDeadlineMs: number;
+  maxVideoBytes: number;
+  workerConcurrency: number;
+  simulator: { queueMs: number; processingMs: number };
+  logLevel: Env['LOG_LEVEL'];
+  production: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment once. A wrong value stops the start with the variable's name. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const dataDir = resolve(e.DATA_DIR);
+  return {
+    databaseUrl: e.DATABASE_URL,
+    segmind: { apiKey: e.SEGMIND_API_KEY, baseUrl: e.SEGMIND_BASE_URL.replace(/\/+$/, '') },
+    publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    host: e.HOST,
+    port: e.PORT,
+    dataDir,
+    storageDir: resolve(e.STORAGE_DIR ?? `${dataDir}/videos`),
+    poll: { initialMs: e.POLL_INTERVAL_MS, maxMs: e.POLL_MAX_INTERVAL_MS, backoff: e.POLL_BACKOFF },
+    upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+    generationDeadlineMs: e.GENERATION_DEADLINE_MS,
+    maxVideoBytes: e.MAX_VIDEO_BYTES,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    simulator: { queueMs: e.SIMULATOR_QUEUE_MS, processingMs: e.SIMULATOR_PROCESSING_MS },
+    logLevel: e.LOG_LEVEL,
+    production: e.NODE_ENV === 'production',
+  };
+}

@@ -1,0 +1,17 @@
+import type { YogaInitialContext } from 'graphql-yoga';
+import type { ApiKeyIdentity } from './auth/api-keys.js';
+import type { Db } from './db/client.js';
+import type { GenerationService } from './generations/service.js';
+
+/** Per-request context: who is asking, and the services resolvers delegate to. */
+export interface RequestContext {
+  apiKey: ApiKeyIdentity | null;
+  db: Db;
+  generations: GenerationService;
+  /** Absolute URL of a stored video. */
+  videoUrl(videoId: string): string;
+  /** Yields each time the generation changes; ends when the subscriber goes away. */
+  generationEvents(generationId: string): AsyncIterable<string>;
+}
+
+export type Context = YogaInitialContext & RequestContext;

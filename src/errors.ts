@@ -1,0 +1,56 @@
+/** Domain errors. The GraphQL layer maps each class to a typed member of a result union. */
+
+export class AppError extends Error {
+  override name = 'AppError';
+}
+
+export interface FieldIssue {
+  /** Path of the offending field inside the input, e.g. ["input", "duration"]. */
+  path: string[];
+  message: string;
+}
+
+export class InvalidInputError extends AppError {
+  override name = 'InvalidInputError';
+  constructor(readonly issues: FieldIssue[]) {
+    super(issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
+  }
+}
+
+export class NotFoundError extends AppError {
+  override name = 'NotFoundError';
+  constructor(
+    readonly resource: string,
+    readonly id: string,
+  ) {
+    super(`${resource} ${id} was not found`);
+  }
+}
+
+export class InsufficientCreditsError extends AppError {
+  override name = 'InsufficientCreditsError';
+  constructor(
+    readonly requiredUsd: number,
+    readonly availableUsd: number | null,
+  ) {
+    super(
+      availableUsd === null
+        ? `Segmind reports insufficient credits for this generation (about $${requiredUsd.toFixed(3)})`
+        : `This generation costs about $${requiredUsd.toFixed(3)} but only $${availableUsd.toFixed(3)} of Segmind credit is left`,
+    );
+  }
+}
+
+export class IdempotencyConflictError extends AppError {
+  override name = 'IdempotencyConflictError';
+  constructor(readonly idempotencyKey: string) {
+    super(`Idempotency key "${idempotencyKey}" was already used with different parameters`);
+  }
+}
+
+export class UnauthenticatedError extends AppError {
+  override name = 'UnauthenticatedError';
+  constructor(message = 'A valid API key is required: send it in the x-api-key header') {
+    super(message);
+  }
+}

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import { InvalidInputError } from '../errors.js';
+
+/** Our enum names, mapped to the values Segmind's API takes. */
+export const QUALITY_UPSTREAM = { Q360P: '360p', Q540P: '540p', Q720P: '720p', Q1080P: '1080p' } as const;
+export const MOTION_UPSTREAM = { NORMAL: 'normal', FAST: 'fast' } as const;
+export const STYLE_UPSTREAM = {
+  ANIME: 'anime',
+  THREE_D_ANIMATION: '3d_animation',
+  CLAY: 'clay',
+  COMIC: 'comic',
+  CYBERPUNK: 'cyberpunk',
+} as const;
+export const DURATIONS = [5, 8] as const;
+
+export type Quality = keyof typeof QUALITY_UPSTREAM;
+export type MotionMode = keyof typeof MOTION_UPSTREAM;
+export type Style = keyof typeof STYLE_UPSTREAM;
+
+const keys = <T extends object>(record: T) => Object.keys(record) as [keyof T & string, ...(keyof T & string)[]];
+
+/** PixVerse counts characters, not UTF-16 code units. */
+const characters = (value: string) => [...value].length;
+const text = (max: number) =>
+  z.string().refine((value) => characters(value) <= max, { message: `must be at most ${max} characters` });
+
+const httpUrl = z
+  .string()
+  .refine((value) => characters(value) <= 2048, { message: 'must be at most 2048 characters' })
+  .refine(
+    (value) => {
+      try {
+        const url = new URL(value);
+        return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an absolute http or https URL' },
+  );
+
+/**
+ * Every rule of Segmind's pixverse-5-extend contract, stated once. The GraphQL input, the
+ * worker and the docs all derive from this schema.
+ */
+export const ExtendVideoRules = z
+  .object({
+    videoUrl: httpUrl.nullish(),
+    sourceGenerationId: z.string().min(1).nullish(),
+    prompt: text(2048).refine((value) => value.trim() !== '', { message: 'must not be blank' }),
+    negativePrompt: text(2048).nullish(),
+    duration: z.union(DURATIONS.map((d) => z.literal(d)), { error: 'must be 5 or 8' }),
+    quality: z.enum(keys(QUALITY_UPSTREAM)),
+    motionMode: z.enum(keys(MOTION_UPSTREAM)),
+    seed: z.int().min(1, 'must be between 1 and 999999').max(999_999, 'must be between 1 and 999999').nullish(),
+    style: z.enum(keys(STYLE_UPSTREAM)).nullish(),
+    idempotencyKey: z.string().min(1).max(255).nullish(),
+  })
+  .superRefine((input, ctx) => {
+    const sources = [input.videoUrl, input.sourceGenerationId].filter((value) => value != null).length;
+    if (sources !== 1) {
+      for (const path of ['videoUrl', 'sourceGenerationId']) {
+        ctx.addIssue({ code: 'custom', path: [path], message: 'give exactly one of videoUrl and sourceGenerationId' });
+      }
+    }
+    if (input.motionMode === 'FAST' && input.duration !== 5) {
+      ctx.addIssue({ code: 'custom', path: ['duration'], message: 'FAST motion requires a duration of 5 seconds' });
+    }
+    if (input.quality === 'Q1080P' && input.duration !== 5) {
+      ctx.addIssue({ code: 'custom', path: ['duration'], message: 'Q1080P quality requires a duration of 5 seconds' });
+    }
+    if (input.quality === 'Q1080P' && input.motionMode !== 'NORMAL') {
+      ctx.addIssue({ code: 'custom', path: ['motionMode'], message: 'Q1080P quality requires NORMAL motion' });
+    }
+  });
+
+export type ExtendVideoInput = z.input<typeof ExtendVideoRules>;
+export type ExtendVideoParams = z.output<typeof ExtendVideoRules>;
+
+/** Validates an input, or throws InvalidInputError naming every offending field under `pathPrefix`. */
+export function parseExtendVideoInput(input: unknown, pathPrefix: string[] = ['input']): ExtendVideoParams {
+  const result = ExtendVideoRules.safeParse(input);
+  if (result.success) return result.data;
+  throw new InvalidInputError(
+    result.error.issues.map((issue) => ({ path: [...pathPrefix, ...issue.path.map(String)], message: issue.message })),
+  );
+}
+
+/** The JSON body Segmind takes, for validated parameters and the URL of the video to extend. */
+type StoredParams = Pick<ExtendVideoParams, 'prompt' | 'negativePrompt' | 'quality' | 'motionMode' | 'seed' | 'style'> & { duration: number };
+export function toSegmindRequest(params: StoredParams, videoUrl: string) {
+  return {
+    video_url: videoUrl,
+    prompt: params.prompt,
+    ...(params.negativePrompt != null && { negative_prompt: params.negativePrompt }),
+    duration: params.duration,
+    quality: QUALITY_UPSTREAM[params.quality],
+    motion_mode: MOTION_UPSTREAM[params.motionMode],
+    ...(params.seed != null && { seed: params.seed }),
+    ...(params.style != null && { style: STYLE_UPSTREAM[params.style] }),
+  };
+}
+export type SegmindRequest = ReturnType<typeof toSegmindRequest>;
+
+/**
+ * What a generation costs in USD: PixVerse V5 credits scaled to Segmind's published range
+ * ($0.375 for 360p/540p 5 s up to $1.00 for 1080p 5 s and 720p 8 s).
+ */
+const PIXVERSE_CREDITS: Record<Quality, Record<5 | 8, number | null>> = {
+  Q360P: { 5: 45, 8: 90 },
+  Q540P: { 5: 45, 8: 90 },
+  Q720P: { 5: 60, 8: 120 },
+  Q1080P: { 5: 120, 8: null },
+};
+export function estimatedCostUsd(params: Pick<ExtendVideoParams, 'quality' | 'duration'>): number {
+  return (PIXVERSE_CREDITS[params.quality][params.duration] ?? 120) / 120;
+}
+
+/** Output frame size for a 16:9 source. */
+export const OUTPUT_SIZE: Record<Quality, { width: number; height: number }> = {
+  Q360P: { width: 640, height: 360 },
+  Q540P: { width: 960, height: 540 },
+  Q720P: { width: 1280, height: 720 },
+  Q1080P: { width: 1920, height: 1080 },
+};

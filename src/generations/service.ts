@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
+import { fromPrisma } from 'pg-boss';
+import type { Db } from '../db/client.js';
+import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotFoundError } from '../errors.js';
+import type { Generation } from '../generated/prisma/client.js';
+import type { JobQueue } from '../jobs/queue.js';
+import type { GenerationEvents } from './events.js';
+import { estimatedCostUsd, parseExtendVideoInput, type ExtendVideoParams } from './rules.js';
+
+export interface GenerationServiceDeps {
+  db: Db;
+  queue: JobQueue;
+  events: GenerationEvents;
+  /** Public URL of a stored video, as Segmind will fetch it when a generation is extended. */
+  videoUrl(videoId: string): string;
+  /** Spendable upstream balance in USD, or null when unknown (then upstream decides). */
+  availableCredits(): Promise<number | null>;
+  /** Records a spend decided locally, so that a burst of requests can't overdraw the balance. */
+  reserveCredits(usd: number): void;
+}
+
+export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELED'] as const;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function paramsHash(params: ExtendVideoParams): string {
+  const { idempotencyKey: _key, ...rest } = params;
+  const keys = Object.keys(rest).sort() as (keyof typeof rest)[];
+  const normalized = keys.map((key) => [key, rest[key] ?? null]);
+  return createHash('sha256').update(JSON.stringify(normalized)).digest('hex');
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: string }).code === 'P2002';
+}
+
+export class GenerationService {
+  constructor(private readonly deps: GenerationServiceDeps) {}
+
+  /** A generation owned by the key, or null: another key's generations look exactly like missing ones. */
+  async find(apiKeyId: string, id: string): Promise<Generation | null> {
+    if (!UUID.test(id)) return null;
+    return this.deps.db.generation.findFirst({ where: { id, apiKeyId } });
+  }
+
+  /**
+   * Validates an extend request, records it as QUEUED and enqueues its first step in the same
+   * transaction, and returns at once. Nothing is spent upstream here.
+   */
+  async extend(apiKeyId: string, input: unknown): Promise<Generation> {
+    const params = parseExtendVideoInput(input);
+    const hash = paramsHash(params);
+
+    if (params.idempotencyKey) {
+      const replay = await this.replay(apiKeyId, params.idempotencyKey, hash);
+      if (replay) return replay;
+    }
+
+    let sourceVideoUrl = params.videoUrl ?? '';
+    if (params.sourceGenerationId) {
+      const source = await this.deps.db.generation.findFirst({
+        where: { id: UUID.test(params.sourceGenerationId) ? params.sourceGenerationId : undefined, apiKeyId },
+        include: { video: true },
+      });
+      if (!source || !UUID.test(params.sourceGenerationId)) throw new NotFoundError('Generation', params.sourceGenerationId);
+      if (source.status !== 'SUCCEEDED' || !source.video) {
+        throw new InvalidInputError([
+          { path: ['input', 'sourceGenerationId'], message: `the source generation has no video to extend (it is ${source.status})` },
+        ]);
+      }
+      sourceVideoUrl = this.deps.videoUrl(source.video.id);
+    }
+
+    const cost = estimatedCostUsd(params);
+    const available = await this.deps.availableCredits();
+    if (available !== null && available < cost) throw new InsufficientCreditsError(cost, available);
+
+    try {
+      const generation = await this.deps.db.$transaction(async (tx) => {
+        const row = await tx.generation.create({
+          data: {
+            id: uuidv7(),
+            apiKeyId,
+            prompt: params.prompt,
+            negativePrompt: params.negativePrompt ?? null,
+            duration: params.duration,
+            quality: params.quality,
+            motionMode: params.motionMode,
+            seed: params.seed ?? null,
+            style: params.style ?? null,
+            sourceVideoUrl,
+            sourceId: params.sourceGenerationId ?? null,
+            idempotencyKey: params.idempotencyKey ?? null,
+            paramsHash: hash,
+          },
+        });
+        await this.deps.queue.enqueue(row.id, { db: fromPrisma(tx) });
+        return row;
+      });
+      this.deps.reserveCredits(cost);
+      this.deps.events.generationUpdated(generation.id);
+      return generation;
+    } catch (error) {
+      // Two requests with one idempotency key raced; the loser answers like a replay.
+      if (params.idempotencyKey && isUniqueViolation(error)) {
+        const replay = await this.replay(apiKeyId, params.idempotencyKey, hash);
+        if (replay) return replay;
+      }
+      throw error;
+    }
+  }
+
+  private async replay(apiKeyId: string, idempotencyKey: string, hash: string): Promise<Generation | null> {
+    const existing = await this.deps.db.generation.findUnique({ where: { apiKeyId_idempotencyKey: { apiKeyId, idempotencyKey } } });
+    if (!existing) return null;
+    if (existing.paramsHash !== hash) throw new IdempotencyConflictError(idempotencyKey);
+    return existing;
+  }
+}

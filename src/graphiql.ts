@@ -1,0 +1,55 @@
+/** The operations GraphiQL opens with: ready to run once a key is pasted into the headers. */
+export const EXAMPLE_EXTEND_VIDEO = /* GraphQL */ `# 1. Create a key: npm run apikey:create -- --name me
+# 2. Paste it into the x-api-key header below, then run this mutation.
+mutation ExtendVideo {
+  extendVideo(
+    input: {
+      videoUrl: "https://example.com/clips/beach.mp4"
+      prompt: "The camera glides forward as waves roll onto the shore at sunset"
+      duration: 5
+      quality: Q540P
+      motionMode: NORMAL
+    }
+  ) {
+    __typename
+    ... on ExtendVideoSuccess {
+      generation { id status quality duration createdAt }
+    }
+    ... on InvalidInputError { message fields { path message } }
+    ... on Error { message }
+  }
+}
+`;
+
+export const EXAMPLE_GENERATION = /* GraphQL */ `# Paste the id returned by extendVideo, then run (again) until SUCCEEDED.
+query Generation($id: ID!) {
+  generation(id: $id) {
+    id
+    status
+    upstreamStatus
+    error { code message }
+    video { url width height durationSeconds byteSize sha256 }
+  }
+}
+`;
+
+export const EXAMPLE_HISTORY = /* GraphQL */ `query History {
+  generations(first: 10) {
+    totalCount
+    edges { node { id status prompt createdAt video { url } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+`;
+
+export const graphiqlOptions = {
+  title: 'extendql',
+  defaultTabs: [
+    { query: EXAMPLE_EXTEND_VIDEO, headers: JSON.stringify({ 'x-api-key': 'paste a key from npm run apikey:create' }, null, 2) },
+    { query: EXAMPLE_GENERATION, variables: JSON.stringify({ id: 'paste the generation id' }, null, 2) },
+    { query: EXAMPLE_HISTORY },
+  ],
+  defaultQuery: EXAMPLE_EXTEND_VIDEO,
+  headers: JSON.stringify({ 'x-api-key': 'paste a key from npm run apikey:create' }, null, 2),
+  shouldPersistHeaders: true,
+};

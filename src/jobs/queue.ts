@@ -1,0 +1,80 @@
+import { PgBoss, type Db as BossDb } from 'pg-boss';
+import type { Logger } from '../logger.js';
+
+/** One queue: each job advances one generation by one step (submit, poll, or copy). */
+export const GENERATION_QUEUE = 'extend-video';
+
+export interface GenerationJob {
+  generationId: string;
+}
+
+/** What a step asks for next: nothing (terminal or handled elsewhere), or another step later. */
+export type StepOutcome = { next: 'done' } | { next: 'again'; afterMs: number };
+
+/** Runs a SQL statement inside the caller's transaction, so an enqueue commits with it. */
+export type SqlExecutor = BossDb;
+
+/**
+ * The job engine: pg-boss on the same PostgreSQL. Jobs survive restarts, and any number of
+ * server or worker processes share the queue.
+ */
+export class JobQueue {
+  private constructor(
+    private readonly boss: PgBoss,
+    private readonly logger: Logger,
+  ) {}
+
+  static async start(databaseUrl: string, logger: Logger): Promise<JobQueue> {
+    const boss = new PgBoss({ connectionString: databaseUrl, schema: 'pgboss', max: 10 });
+    boss.on('error', (error) => logger.error({ err: error }, 'job engine error'));
+    await boss.start();
+    await boss.createQueue(GENERATION_QUEUE, {
+      // A step that throws (a database blip, a bug) is retried; upstream retries are steps.
+      retryLimit: 20,
+      retryDelay: 1,
+      retryBackoff: true,
+      retryDelayMax: 60,
+      // Long enough for a large MP4 copy; a step of a process that died is retried after it.
+      expireInSeconds: 15 * 60,
+      deleteAfterSeconds: 7 * 24 * 3600,
+    });
+    return new JobQueue(boss, logger);
+  }
+
+  /** Enqueues a step for a generation, inside `db`'s transaction when one is given. */
+  async enqueue(generationId: string, options: { afterMs?: number; db?: SqlExecutor } = {}): Promise<void> {
+    const startAfter = options.afterMs ? new Date(Date.now() + options.afterMs) : undefined;
+    await this.boss.send(GENERATION_QUEUE, { generationId } satisfies GenerationJob, {
+      ...(startAfter && { startAfter }),
+      ...(options.db && { db: options.db }),
+    });
+  }
+
+  /**
+   * Works the queue. The next step is enqueued in the same transaction that completes the
+   * current one, so a crash can neither drop the chain nor fork it.
+   */
+  async work(concurrency: number, step: (job: GenerationJob) => Promise<StepOutcome>): Promise<void> {
+    await this.boss.work(
+      GENERATION_QUEUE,
+      { localConcurrency: concurrency, batchSize: 1, pollingIntervalSeconds: 0.5, transactional: true },
+      async (jobs: { data: GenerationJob }[], tx: BossDb) => {
+        for (const job of jobs) {
+          const outcome = await step(job.data);
+          if (outcome.next === 'again') await this.enqueue(job.data.generationId, { afterMs: outcome.afterMs, db: tx });
+        }
+      },
+    );
+  }
+
+  /** Jobs waiting or running, for readiness and metrics. */
+  async depth(): Promise<number> {
+    const queue = await this.boss.getQueue(GENERATION_QUEUE);
+    return (queue?.queuedCount ?? 0) + (queue?.activeCount ?? 0);
+  }
+
+  async stop(options: { graceful?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    await this.boss.stop({ graceful: options.graceful ?? true, timeout: options.timeoutMs ?? 10_000 });
+    this.logger.debug('job engine stopped');
+  }
+}

@@ -1,0 +1,45 @@
+import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotFoundError } from '../errors.js';
+import { builder } from './builder.js';
+
+export const ErrorInterface = builder.interfaceRef<Error>('Error').implement({
+  description: 'Every typed error. Clients can switch on __typename for the specific kinds.',
+  fields: (t) => ({ message: t.exposeString('message') }),
+});
+
+const FieldError = builder.objectRef<{ path: string[]; message: string }>('FieldError').implement({
+  description: 'One offending input field.',
+  fields: (t) => ({
+    path: t.exposeStringList('path', { description: 'Path from the argument, e.g. ["input", "duration"]' }),
+    message: t.exposeString('message'),
+  }),
+});
+
+builder.objectType(InvalidInputError, {
+  name: 'InvalidInputError',
+  description: 'The input broke a rule of the Segmind contract. Nothing was recorded or spent.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ fields: t.field({ type: [FieldError], resolve: (error) => error.issues }) }),
+});
+
+builder.objectType(NotFoundError, {
+  name: 'NotFoundError',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ id: t.exposeID('id') }),
+});
+
+builder.objectType(InsufficientCreditsError, {
+  name: 'InsufficientCreditsError',
+  description: 'The Segmind account cannot pay for this generation. Nothing was submitted.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    requiredUsd: t.exposeFloat('requiredUsd'),
+    availableUsd: t.exposeFloat('availableUsd', { nullable: true }),
+  }),
+});
+
+builder.objectType(IdempotencyConflictError, {
+  name: 'IdempotencyConflictError',
+  description: 'The idempotency key was used before with different parameters.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ idempotencyKey: t.exposeString('idempotencyKey') }),
+});

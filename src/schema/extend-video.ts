@@ -1,0 +1,47 @@
+import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotFoundError } from '../errors.js';
+import type { Generation as GenerationRow } from '../generated/prisma/client.js';
+import { builder } from './builder.js';
+import { MotionMode, VideoQuality, VideoStyle } from './enums.js';
+import { Generation, generationIdFrom } from './generation.js';
+
+const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
+  description: 'What to extend and how. Give exactly one of videoUrl and sourceGenerationId.',
+  fields: (t) => ({
+    videoUrl: t.string({ description: 'Absolute http(s) URL of an MP4 or MOV (at most 2048 characters, 50 MB, 30 s, 1920 px)' }),
+    sourceGenerationId: t.id({ description: 'Extend the video of one of your earlier SUCCEEDED generations (chaining)' }),
+    prompt: t.string({ required: true, description: 'What happens next. Not blank; at most 2048 characters.' }),
+    negativePrompt: t.string({ description: "What to avoid; at most 2048 characters. Segmind's default applies when omitted." }),
+    duration: t.int({ required: true, defaultValue: 5, description: 'Seconds to add: 5 or 8. 8 needs NORMAL motion and at most Q720P.' }),
+    quality: t.field({ type: VideoQuality, required: true, defaultValue: 'Q540P' }),
+    motionMode: t.field({ type: MotionMode, required: true, defaultValue: 'NORMAL' }),
+    seed: t.int({ description: '1 to 999999, for repeatable results' }),
+    style: t.field({ type: VideoStyle }),
+    idempotencyKey: t.string({
+      description: 'Retrying with the same key and parameters returns the same generation and spends nothing again',
+    }),
+  }),
+});
+
+const ExtendVideoSuccess = builder.objectRef<{ generation: GenerationRow }>('ExtendVideoSuccess').implement({
+  fields: (t) => ({ generation: t.field({ type: Generation, resolve: (result) => result.generation }) }),
+});
+
+builder.mutationType({});
+
+builder.mutationField('extendVideo', (t) =>
+  t.field({
+    type: ExtendVideoSuccess,
+    authScopes: { apiKey: true },
+    description: 'Validates the request, records a QUEUED generation and returns at once. Follow it with generationUpdated or generation(id:).',
+    errors: {
+      types: [InvalidInputError, NotFoundError, InsufficientCreditsError, IdempotencyConflictError],
+      directResult: true,
+      union: { name: 'ExtendVideoResult' },
+    },
+    args: { input: t.arg({ type: ExtendVideoInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const sourceGenerationId = input.sourceGenerationId == null ? input.sourceGenerationId : generationIdFrom(String(input.sourceGenerationId));
+      return { generation: await ctx.generations.extend(ctx.apiKey!.id, { ...input, sourceGenerationId }) };
+    },
+  }),
+);

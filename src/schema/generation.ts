@@ -1,0 +1,139 @@
+import { decodeGlobalID } from '@pothos/plugin-relay';
+import { GraphQLError } from 'graphql';
+import { TERMINAL_STATUSES } from '../generations/service.js';
+import { builder } from './builder.js';
+import { GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './enums.js';
+
+/** Accepts a Relay global ID of a Generation, or its raw id. */
+export function generationIdFrom(id: string): string {
+  try {
+    const decoded = decodeGlobalID(id);
+    if (decoded.typename === 'Generation') return decoded.id;
+  } catch {
+    // not a global ID
+  }
+  return id;
+}
+
+const GenerationError = builder.objectRef<{ code: string; message: string; upstreamStatus: number | null }>('GenerationError').implement({
+  description: 'Why a generation failed.',
+  fields: (t) => ({
+    code: t.exposeString('code', {
+      description: 'Stable machine-readable code, e.g. GENERATION_FAILED, INSUFFICIENT_CREDITS, RATE_LIMITED, UPSTREAM_UNAVAILABLE, OUTPUT_NOT_MP4, DEADLINE_EXCEEDED',
+    }),
+    message: t.exposeString('message'),
+    upstreamStatus: t.exposeInt('upstreamStatus', { nullable: true, description: "Segmind's HTTP status, when it gave one" }),
+  }),
+});
+
+builder.prismaObject('Video', {
+  description: 'An MP4 stored by extendql.',
+  fields: (t) => ({
+    url: t.string({ description: 'Absolute download URL (supports Range requests)', resolve: (video, _args, ctx) => ctx.videoUrl(video.id) }),
+    contentType: t.exposeString('contentType'),
+    byteSize: t.exposeInt('byteSize'),
+    width: t.exposeInt('width'),
+    height: t.exposeInt('height'),
+    durationSeconds: t.exposeFloat('durationSeconds'),
+    sha256: t.exposeString('sha256'),
+  }),
+});
+
+export const Generation = builder.prismaNode('Generation', {
+  id: { field: 'id' },
+  description: 'One extendVideo request and what became of it.',
+  // node(id:) only finds the caller's own generations.
+  findUnique: (id, ctx) => ({ id, apiKeyId: ctx.apiKey?.id ?? '' }),
+  fields: (t) => ({
+    status: t.expose('status', { type: GenerationStatus }),
+    prompt: t.exposeString('prompt'),
+    negativePrompt: t.exposeString('negativePrompt', { nullable: true }),
+    duration: t.exposeInt('duration', { description: 'Seconds of new video: 5 or 8' }),
+    quality: t.expose('quality', { type: VideoQuality }),
+    motionMode: t.expose('motionMode', { type: MotionMode }),
+    seed: t.exposeInt('seed', { nullable: true }),
+    style: t.expose('style', { type: VideoStyle, nullable: true }),
+    idempotencyKey: t.exposeString('idempotencyKey', { nullable: true }),
+    sourceVideoUrl: t.exposeString('sourceVideoUrl', { description: 'The URL Segmind was given to extend' }),
+    source: t.relation('source', { nullable: true, description: 'The generation this one extends, when chained' }),
+    extensions: t.relatedConnection('extensions', {
+      cursor: 'id',
+      totalCount: true,
+      query: { orderBy: { id: 'desc' } },
+      description: 'Generations that extend this one, newest first',
+    }),
+    video: t.relation('video', { nullable: true }),
+    upstreamStatus: t.exposeString('upstreamStatus', { nullable: true, description: "Segmind's last reported job status" }),
+    error: t.field({
+      type: GenerationError,
+      nullable: true,
+      resolve: (g) => (g.errorCode ? { code: g.errorCode, message: g.errorMessage ?? g.errorCode, upstreamStatus: g.errorUpstreamStatus } : null),
+    }),
+    cost: t.float({ nullable: true, description: 'USD, as reported by Segmind', resolve: (g) => (g.cost === null ? null : Number(g.cost)) }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
+    completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+builder.queryType({});
+
+builder.queryFields((t) => ({
+  generation: t.prismaField({
+    type: 'Generation',
+    nullable: true,
+    authScopes: { apiKey: true },
+    description: 'One of your generations, by its id',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (query, _root, args, ctx) => {
+      const found = await ctx.generations.find(ctx.apiKey!.id, generationIdFrom(String(args.id)));
+      return found && ctx.db.generation.findUnique({ ...query, where: { id: found.id } });
+    },
+  }),
+  generations: t.prismaConnection({
+    type: 'Generation',
+    cursor: 'id',
+    authScopes: { apiKey: true },
+    description: 'Your generations, newest first',
+    args: { status: t.arg({ type: GenerationStatus, required: false }) },
+    totalCount: (_connection, args, ctx) =>
+      ctx.db.generation.count({ where: { apiKeyId: ctx.apiKey!.id, ...(args.status && { status: args.status }) } }),
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.generation.findMany({
+        ...query,
+        where: { apiKeyId: ctx.apiKey!.id, ...(args.status && { status: args.status }) },
+        orderBy: { id: 'desc' },
+      }),
+  }),
+}));
+
+builder.subscriptionType({});
+
+builder.subscriptionField('generationUpdated', (t) =>
+  t.prismaField({
+    type: 'Generation',
+    authScopes: { apiKey: true },
+    description: 'The generation now, then again at every change; ends after a terminal status',
+    args: { id: t.arg.id({ required: true }) },
+    subscribe: async function* (_root, args, ctx) {
+      const id = generationIdFrom(String(args.id));
+      // Listen before reading, so a change between the read and the listen is not missed.
+      const changes = ctx.generationEvents(id)[Symbol.asyncIterator]();
+      try {
+        const current = await ctx.generations.find(ctx.apiKey!.id, id);
+        if (!current) throw new GraphQLError(`Generation ${String(args.id)} was not found`, { extensions: { code: 'NOT_FOUND' } });
+        yield id;
+        let status = current.status;
+        while (!(TERMINAL_STATUSES as readonly string[]).includes(status)) {
+          const next = await changes.next();
+          if (next.done) return;
+          status = (await ctx.db.generation.findUniqueOrThrow({ where: { id }, select: { status: true } })).status;
+          yield id;
+        }
+      } finally {
+        await changes.return?.();
+      }
+    },
+    resolve: (query, id: string, _args, ctx) => ctx.db.generation.findUniqueOrThrow({ ...query, where: { id } }),
+  }),
+);

@@ -1,0 +1,8 @@
+import { builder } from './builder.js';
+import './scalars.js';
+import './enums.js';
+import './errors.js';
+import './generation.js';
+import './extend-video.js';
+
+export const schema = builder.toSchema({ sortSchema: false });

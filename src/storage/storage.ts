@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import { copyFile, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+
+export interface StoredObject {
+  byteSize: number;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+/** Object storage for finished videos. Deliberately S3-shaped so an S3 adapter can implement it too. */
+export interface VideoStorage {
+  /** Moves/uploads a finished local file into storage under key, atomically (readers never see a partial object). The local file is consumed. */
+  putFile(localPath: string, key: string): Promise<void>;
+  /** Size of the object, or null when absent. */
+  stat(key: string): Promise<StoredObject | null>;
+  /** A readable stream of the object's bytes, optionally a byte range (inclusive end). Rejects when the object is absent. */
+  read(key: string, range?: ByteRange): Promise<Readable>;
+  /** Removes the object; deleting an absent object is not an error (like S3). */
+  delete(key: string): Promise<void>;
+  /** A directory on local disk for temporary downloads. */
+  tempDir(): Promise<string>;
+}
+
+const KEY_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
+
+/** Throws unless key is a plain file name: no separators, no `..`, no leading dot (keeps `.tmp` private). */
+export function assertValidKey(key: string): void {
+  if (!KEY_PATTERN.test(key) || key.includes('..')) {
+    throw new Error(`invalid storage key: ${JSON.stringify(key)}`);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+}
+
+/** Stores objects as files in one directory; temp files live in `<root>/.tmp` so the final move is a same-filesystem rename. */
+export class LocalVideoStorage implements VideoStorage {
+  private readonly tmp: string;
+  private ready: Promise<void> | undefined;
+
+  constructor(private readonly rootDir: string) {
+    this.tmp = join(rootDir, '.tmp');
+  }
+
+  private init(): Promise<void> {
+    this.ready ??= mkdir(this.tmp, { recursive: true }).then(() => undefined);
+    return this.ready;
+  }
+
+  private pathOf(key: string): string {
+    assertValidKey(key);
+    return join(this.rootDir, key);
+  }
+
+  async putFile(localPath: string, key: string): Promise<void> {
+    const dest = this.pathOf(key);
+    await this.init();
+    // Flush data before the rename so a crash can't leave a renamed-but-empty object.
+    const fh = await open(localPath, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await rename(localPath, dest);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      // Source is on another filesystem: copy next to the destination, then rename atomically.
+      const staging = join(this.tmp, `${randomUUID()}.put`);
+      try {
+        await copyFile(localPath, staging);
+        await rename(staging, dest);
+      } catch (copyErr) {
+        await rm(staging, { force: true });
+        throw copyErr;
+      }
+      await unlink(localPath);
+    }
+  }
+
+  async stat(key: string): Promise<StoredObject | null> {
+    try {
+      const s = await stat(this.pathOf(key));
+      return s.isFile() ? { byteSize: s.size } : null;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async read(key: string, range?: ByteRange): Promise<Readable> {
+    const path = this.pathOf(key);
+    if (range && !(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start)) {
+      throw new RangeError(`invalid byte range ${range.start}-${range.end}`);
+    }
+    // Open eagerly so a missing object rejects here instead of erroring later on the stream.
+    const fh = await open(path, 'r');
+    // autoClose (default) releases the handle when the stream ends or is destroyed.
+    return fh.createReadStream(range ? { start: range.start, end: range.end } : {});
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  async tempDir(): Promise<string> {
+    await this.init();
+    return this.tmp;
+  }
+}

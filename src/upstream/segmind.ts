@@ -1,0 +1,257 @@
+import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import type { SegmindRequest } from '../generations/rules.js';
+
+export const MODEL = 'pixverse-5-extend';
+
+export type UpstreamErrorCode =
+  | 'UPSTREAM_BAD_REQUEST'
+  | 'UPSTREAM_UNAUTHORIZED'
+  | 'UPSTREAM_FORBIDDEN'
+  | 'UPSTREAM_NOT_FOUND'
+  | 'UPSTREAM_METHOD_NOT_ALLOWED'
+  | 'INSUFFICIENT_CREDITS'
+  | 'MODEL_RETIRED'
+  | 'UPSTREAM_VALIDATION'
+  | 'RATE_LIMITED'
+  | 'UPSTREAM_UNAVAILABLE'
+  | 'UPSTREAM_TIMEOUT'
+  | 'UPSTREAM_UNREACHABLE'
+  | 'UPSTREAM_PROTOCOL';
+
+/** The contract's status table: what each status means and whether trying again can help. */
+const STATUS_CODES: Record<number, { code: UpstreamErrorCode; retryable: boolean; message: string }> = {
+  400: { code: 'UPSTREAM_BAD_REQUEST', retryable: false, message: 'Segmind rejected the request as malformed' },
+  401: { code: 'UPSTREAM_UNAUTHORIZED', retryable: false, message: "Segmind rejected this server's API key; an operator must fix SEGMIND_API_KEY" },
+  403: { code: 'UPSTREAM_FORBIDDEN', retryable: false, message: "This server's Segmind account lacks permission for the model" },
+  404: { code: 'UPSTREAM_NOT_FOUND', retryable: false, message: 'Segmind does not know this model or request (results expire after one hour)' },
+  405: { code: 'UPSTREAM_METHOD_NOT_ALLOWED', retryable: false, message: 'Segmind did not allow the HTTP method' },
+  406: { code: 'INSUFFICIENT_CREDITS', retryable: false, message: 'Segmind reports insufficient credits' },
+  410: { code: 'MODEL_RETIRED', retryable: false, message: 'Segmind has retired the model' },
+  422: { code: 'UPSTREAM_VALIDATION', retryable: false, message: 'Segmind rejected the parameters' },
+  429: { code: 'RATE_LIMITED', retryable: true, message: 'Segmind rate limit reached' },
+  500: { code: 'UPSTREAM_UNAVAILABLE', retryable: true, message: 'Segmind had a server error' },
+  502: { code: 'UPSTREAM_UNAVAILABLE', retryable: true, message: 'Segmind answered with a bad gateway' },
+  503: { code: 'UPSTREAM_UNAVAILABLE', retryable: true, message: 'Segmind is unavailable' },
+  504: { code: 'UPSTREAM_UNAVAILABLE', retryable: true, message: 'Segmind timed out' },
+};
+
+export class UpstreamError extends Error {
+  override name = 'UpstreamError';
+  constructor(
+    message: string,
+    readonly code: UpstreamErrorCode,
+    readonly retryable: boolean,
+    readonly options: {
+      status?: number;
+      /** Segmind's own words, when it gave any. */
+      upstreamMessage?: string;
+      /** From x-rate-limit-reset-at-utc on a 429. */
+      retryAt?: Date;
+      /** False when the request may have reached Segmind (a timeout or a reset after sending). */
+      certainlyNotReceived?: boolean;
+    } = {},
+  ) {
+    super(options.upstreamMessage ? `${message}: ${options.upstreamMessage}` : message);
+  }
+  get status() {
+    return this.options.status;
+  }
+}
+
+export type UpstreamJobStatus = 'QUEUED' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
+
+export interface UpstreamMetrics {
+  cost?: number;
+  inferenceTime?: number;
+  queueTime?: number;
+  totalTime?: number;
+  remainingCredits?: number;
+}
+
+export type UpstreamResult =
+  | { status: 'QUEUED' | 'PROCESSING' }
+  | { status: 'COMPLETED'; outputUrl: string; metrics: UpstreamMetrics }
+  | { status: 'FAILED'; error: string; metrics: UpstreamMetrics };
+
+export interface SegmindClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  /** Budget for one call, connect to last byte. */
+  timeoutMs: number;
+}
+
+const JOB_STATUSES = new Set<UpstreamJobStatus>(['QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED']);
+const num = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+
+function parseMetrics(raw: unknown): UpstreamMetrics {
+  const m = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+  return {
+    cost: num(m.cost),
+    inferenceTime: num(m.inference_time),
+    queueTime: num(m.queue_time),
+    totalTime: num(m.total_time),
+    remainingCredits: num(m.remaining_credits),
+  };
+}
+
+/**
+ * Segmind's HTTP API. One deliberate undici Agent (its defaults wait 300 s for headers), an
+ * overall deadline per call, and no automatic retries: whether to try again is the job's call.
+ */
+export class SegmindClient {
+  private readonly agent: Dispatcher;
+
+  constructor(private readonly options: SegmindClientOptions) {
+    this.agent = new Agent({
+      connectTimeout: Math.min(options.timeoutMs, 10_000),
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      keepAliveTimeout: 10_000,
+    });
+  }
+
+  /** POST /v2/{model}. Every call is a new billable job upstream. */
+  async submit(body: SegmindRequest, signal?: AbortSignal): Promise<{ requestId: string; status: UpstreamJobStatus }> {
+    const json = await this.call('POST', `/v2/${MODEL}`, body, signal);
+    const requestId = json.request_id;
+    if (typeof requestId !== 'string' || requestId === '') {
+      throw new UpstreamError('Segmind accepted the job but sent no request_id', 'UPSTREAM_PROTOCOL', false);
+    }
+    return { requestId, status: JOB_STATUSES.has(json.status as UpstreamJobStatus) ? (json.status as UpstreamJobStatus) : 'QUEUED' };
+  }
+
+  /** GET /v2/requests/{id}/status */
+  async status(requestId: string, signal?: AbortSignal): Promise<UpstreamJobStatus> {
+    const json = await this.call('GET', `/v2/requests/${encodeURIComponent(requestId)}/status`, undefined, signal);
+    if (!JOB_STATUSES.has(json.status as UpstreamJobStatus)) {
+      throw new UpstreamError(`Segmind sent an unknown status ${JSON.stringify(json.status)}`, 'UPSTREAM_PROTOCOL', true);
+    }
+    return json.status as UpstreamJobStatus;
+  }
+
+  /** GET /v2/requests/{id}: the output URL, or the failure (422 with status FAILED). */
+  async result(requestId: string, signal?: AbortSignal): Promise<UpstreamResult> {
+    let json: Record<string, unknown>;
+    try {
+      json = await this.call('GET', `/v2/requests/${encodeURIComponent(requestId)}`, undefined, signal);
+    } catch (error) {
+      if (error instanceof UpstreamError && error.status === 422 && error.failedJob) {
+        return { status: 'FAILED', error: error.failedJob.error, metrics: error.failedJob.metrics };
+      }
+      throw error;
+    }
+    const metrics = parseMetrics(json.metrics);
+    if (json.status === 'COMPLETED') {
+      const output = Array.isArray(json.output) ? json.output[0] : json.output;
+      if (typeof output !== 'string' || !/^https?:\/\//.test(output)) {
+        throw new UpstreamError('Segmind completed the job without an output URL', 'UPSTREAM_PROTOCOL', false);
+      }
+      return { status: 'COMPLETED', outputUrl: output, metrics };
+    }
+    if (json.status === 'FAILED') {
+      return { status: 'FAILED', error: typeof json.error === 'string' ? json.error : 'generation failed', metrics };
+    }
+    if (json.status === 'QUEUED' || json.status === 'PROCESSING') return { status: json.status };
+    throw new UpstreamError(`Segmind sent an unknown status ${JSON.stringify(json.status)}`, 'UPSTREAM_PROTOCOL', true);
+  }
+
+  /** GET /v1/get-user-credits: the account's balance in USD. */
+  async credits(signal?: AbortSignal): Promise<number> {
+    const json = await this.call('GET', '/v1/get-user-credits', undefined, signal);
+    return (num(json.credits) ?? 0) + (num(json['free-credits']) ?? 0);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private async call(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    const deadline = AbortSignal.timeout(this.options.timeoutMs);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(`${this.options.baseUrl}${path}`, {
+        method,
+        dispatcher: this.agent,
+        signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
+        headers: {
+          'x-api-key': this.options.apiKey,
+          accept: 'application/json',
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      throw this.transportError(error, method);
+    }
+    let text: string;
+    try {
+      text = await response.body.text();
+    } catch (error) {
+      throw this.transportError(error, method);
+    }
+    const json = parseJson(text);
+    if (response.statusCode >= 200 && response.statusCode < 300) {
+      if (!json) throw new UpstreamError('Segmind answered with something other than JSON', 'UPSTREAM_PROTOCOL', true);
+      return json;
+    }
+    throw this.statusError(response.statusCode, response.headers, json, text);
+  }
+
+  private statusError(status: number, headers: Dispatcher.ResponseData['headers'], json: Record<string, unknown> | null, text: string) {
+    const known = STATUS_CODES[status] ?? {
+      code: status >= 500 ? ('UPSTREAM_UNAVAILABLE' as const) : ('UPSTREAM_PROTOCOL' as const),
+      retryable: status >= 500,
+      message: `Segmind answered HTTP ${status}`,
+    };
+    const upstreamMessage = this.scrub(
+      typeof json?.error === 'string' ? json.error : typeof json?.message === 'string' ? json.message : status === 405 ? '' : text.slice(0, 200),
+    );
+    const resetHeader = headers['x-rate-limit-reset-at-utc'];
+    const resetAt = typeof resetHeader === 'string' ? new Date(/^\d+$/.test(resetHeader) ? Number(resetHeader) * 1000 : resetHeader) : undefined;
+    const error = new UpstreamError(known.message, known.code, known.retryable, {
+      status,
+      upstreamMessage: upstreamMessage || undefined,
+      retryAt: resetAt && !Number.isNaN(resetAt.getTime()) ? resetAt : undefined,
+      certainlyNotReceived: true,
+    });
+    if (status === 422 && json?.status === 'FAILED') {
+      error.failedJob = { error: this.scrub(typeof json.error === 'string' ? json.error : 'generation failed'), metrics: parseMetrics(json.metrics) };
+    }
+    return error;
+  }
+
+  private transportError(error: unknown, method: string): UpstreamError {
+    const err = error as Error & { code?: string };
+    // Refused or unresolvable connections never carried the request; anything later may have.
+    const neverSent = err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' || err instanceof undiciErrors.ConnectTimeoutError;
+    const timedOut =
+      err.name === 'TimeoutError' || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError;
+    if (err.name === 'AbortError' && !timedOut) {
+      return new UpstreamError('The call to Segmind was cancelled', 'UPSTREAM_UNREACHABLE', false, { certainlyNotReceived: method === 'GET' ? true : false });
+    }
+    return new UpstreamError(
+      timedOut ? 'Segmind did not answer in time' : `Segmind could not be reached (${err.code ?? err.name})`,
+      timedOut ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNREACHABLE',
+      true,
+      { certainlyNotReceived: neverSent },
+    );
+  }
+
+  /** Upstream text never carries our key back out, whatever Segmind puts in it. */
+  private scrub(text: string): string {
+    return this.options.apiKey ? text.split(this.options.apiKey).join('[redacted]') : text;
+  }
+}
+
+export interface UpstreamError {
+  failedJob?: { error: string; metrics: UpstreamMetrics };
+}
+
+function parseJson(text: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}

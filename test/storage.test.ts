@@ -1,0 +1,174 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile, copyFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { text } from 'node:stream/consumers';
+import { promisify } from 'node:util';
+import ffmpeg from '@ffmpeg-installer/ffmpeg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { inspectMp4File, NotMp4Error } from '../src/storage/mp4.js';
+import { LocalVideoStorage } from '../src/storage/storage.js';
+
+const run = promisify(execFile);
+
+/** Encodes a short H.264 test clip with the bundled ffmpeg. */
+async function makeMp4(out: string, opts: { size?: string; rate?: number; faststart?: boolean } = {}): Promise<void> {
+  const { size = '320x180', rate = 8, faststart = false } = opts;
+  await run(ffmpeg.path, [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${rate}`, '-t', '2',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
+    ...(faststart ? ['-movflags', '+faststart'] : []),
+    out,
+  ]);
+}
+
+/** Top-level box types in file order, to prove where moov sits. */
+async function topLevelBoxes(path: string): Promise<string[]> {
+  const data = await readFile(path);
+  const types: string[] = [];
+  for (let pos = 0; pos + 8 <= data.length; pos += data.readUInt32BE(pos)) types.push(data.toString('latin1', pos + 4, pos + 8));
+  return types;
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'extendql-storage-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('LocalVideoStorage', () => {
+  it('moves files in atomically and reads them back, whole and by range', async () => {
+    const storage = new LocalVideoStorage(join(dir, 'store'));
+    const tmp = await storage.tempDir();
+    const src = join(tmp, 'upload.part');
+    await writeFile(src, '0123456789');
+
+    expect(await storage.stat('a.mp4')).toBeNull();
+    await storage.putFile(src, 'a.mp4');
+    await expect(stat(src)).rejects.toMatchObject({ code: 'ENOENT' }); // consumed
+    expect(await storage.stat('a.mp4')).toEqual({ byteSize: 10 });
+
+    expect(await text(await storage.read('a.mp4'))).toBe('0123456789');
+    expect(await text(await storage.read('a.mp4', { start: 2, end: 5 }))).toBe('2345');
+    expect(await text(await storage.read('a.mp4', { start: 9, end: 9 }))).toBe('9');
+    await expect(storage.read('a.mp4', { start: 5, end: 2 })).rejects.toThrow(RangeError);
+
+    // Replacing an object is a rename too: readers see old or new bytes, never a mix.
+    await writeFile(src, 'new');
+    await storage.putFile(src, 'a.mp4');
+    expect(await text(await storage.read('a.mp4'))).toBe('new');
+
+    // The temp area is not visible as an object and is left clean.
+    expect(await readdir(tmp)).toEqual([]);
+    await storage.delete('a.mp4');
+    await storage.delete('a.mp4'); // idempotent
+    expect(await storage.stat('a.mp4')).toBeNull();
+    await expect(storage.read('a.mp4')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('accepts files from another directory', async () => {
+    const storage = new LocalVideoStorage(join(dir, 'store2'));
+    const src = join(dir, 'outside.bin');
+    await writeFile(src, 'xyz');
+    await storage.putFile(src, 'b.mp4');
+    expect(await storage.stat('b.mp4')).toEqual({ byteSize: 3 });
+  });
+
+  it('rejects keys that could escape the root', async () => {
+    const storage = new LocalVideoStorage(join(dir, 'store3'));
+    for (const key of ['../x.mp4', 'a/b.mp4', 'a\\b.mp4', '..', '.tmp', '', 'a..mp4', '/etc/passwd']) {
+      await expect(storage.stat(key), key).rejects.toThrow(/invalid storage key/);
+      await expect(storage.read(key), key).rejects.toThrow(/invalid storage key/);
+      await expect(storage.delete(key), key).rejects.toThrow(/invalid storage key/);
+    }
+    await expect(storage.putFile(join(dir, 'nope'), '../x.mp4')).rejects.toThrow(/invalid storage key/);
+  });
+});
+
+describe('inspectMp4File', () => {
+  let moovAtEnd: string;
+  let faststart: string;
+  beforeAll(async () => {
+    moovAtEnd = join(dir, 'moov-at-end.mp4');
+    faststart = join(dir, 'faststart.mp4');
+    await Promise.all([makeMp4(moovAtEnd), makeMp4(faststart, { faststart: true })]);
+  });
+
+  it('reads a faststart file', async () => {
+    expect((await topLevelBoxes(faststart)).indexOf('moov')).toBeLessThan((await topLevelBoxes(faststart)).indexOf('mdat'));
+    const info = await inspectMp4File(faststart);
+    expect(info).toMatchObject({ width: 320, height: 180, brand: 'isom' });
+    expect(info.codec).toMatch(/^avc1\./);
+    expect(info.durationSeconds).toBeCloseTo(2, 1);
+  });
+
+  it('reads a file with moov at the end', async () => {
+    const boxes = await topLevelBoxes(moovAtEnd);
+    expect(boxes.indexOf('moov')).toBeGreaterThan(boxes.indexOf('mdat'));
+    const info = await inspectMp4File(moovAtEnd);
+    expect(info).toMatchObject({ width: 320, height: 180, brand: 'isom' });
+    expect(info.durationSeconds).toBeCloseTo(2, 1);
+  });
+
+  it('skips mdat instead of reading it', async () => {
+    const big = join(dir, 'big.mp4');
+    await makeMp4(big, { size: '640x360', rate: 25 });
+    const { size } = await stat(big);
+
+    // Count bytes requested through FileHandle.read while inspecting.
+    const fh = await open(big, 'r');
+    const proto = Object.getPrototypeOf(fh) as { read: (...args: unknown[]) => unknown };
+    await fh.close();
+    let requested = 0;
+    const original = proto.read;
+    const spy = vi.spyOn(proto, 'read').mockImplementation(function (this: unknown, ...args: unknown[]) {
+      requested += typeof args[2] === 'number' ? args[2] : 0;
+      return original.apply(this, args);
+    });
+    try {
+      expect((await inspectMp4File(big)).width).toBe(640);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(size).toBeGreaterThan(300_000);
+    expect(requested).toBeGreaterThan(0);
+    expect(requested).toBeLessThan(size / 3);
+  });
+
+  it('rejects non-MP4 data', async () => {
+    const html = join(dir, 'page.html');
+    await writeFile(html, '<!doctype html><html><body>oops</body></html>');
+    await expect(inspectMp4File(html)).rejects.toThrow(NotMp4Error);
+    const empty = join(dir, 'empty.mp4');
+    await writeFile(empty, '');
+    await expect(inspectMp4File(empty)).rejects.toThrow(NotMp4Error);
+  });
+
+  it('rejects truncated files', async () => {
+    const size = (await stat(moovAtEnd)).size;
+    const noMoov = join(dir, 'no-moov.mp4');
+    await copyFile(moovAtEnd, noMoov);
+    await truncate(noMoov, Math.floor(size / 2));
+    await expect(inspectMp4File(noMoov)).rejects.toThrow(/truncated|incomplete/);
+
+    const halfMoov = join(dir, 'half-moov.mp4');
+    await copyFile(moovAtEnd, halfMoov);
+    await truncate(halfMoov, size - 100);
+    await expect(inspectMp4File(halfMoov)).rejects.toThrow(NotMp4Error);
+
+    // moov is intact but the media data after it is cut off.
+    const shortMdat = join(dir, 'short-mdat.mp4');
+    await copyFile(faststart, shortMdat);
+    await truncate(shortMdat, Math.floor(size / 2));
+    await expect(inspectMp4File(shortMdat)).rejects.toThrow(/truncated/);
+  });
+
+  it('rejects MP4s without a video track', async () => {
+    const audio = join(dir, 'audio.mp4');
+    await run(ffmpeg.path, ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'sine=d=1', '-c:a', 'aac', audio]);
+    await expect(inspectMp4File(audio)).rejects.toThrow(/no video track/);
+  });
+});

@@ -161,6 +161,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         poll: config.poll,
         deadlineMs: config.generationDeadlineMs,
         maxVideoBytes: config.maxVideoBytes,
+        maxRetries: config.upstreamMaxRetries,
       });
       await queue.work(config.workerConcurrency, (job) => worker.step(job.generationId));
     }

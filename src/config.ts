@@ -26,6 +26,8 @@ const EnvSchema = z.object({
   POLL_BACKOFF: z.coerce.number().min(1).default(1.5),
   /** How long one upstream HTTP call may take before it counts as a timeout. */
   UPSTREAM_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Transient upstream failures (429, 5xx, timeouts) retried per step before a generation fails. */
+  UPSTREAM_MAX_RETRIES: z.coerce.number().int().min(0).default(8),
   /** A generation that has not finished by then fails with DEADLINE_EXCEEDED. */
   GENERATION_DEADLINE_MS: positiveInt.default(30 * 60_000),
   /** Largest MP4 accepted from upstream. */
@@ -51,6 +53,7 @@ export interface Config {
   storageDir: string;
   poll: { initialMs: number; maxMs: number; backoff: number };
   upstreamTimeoutMs: number;
+  upstreamMaxRetries: number;
   generationDeadlineMs: number;
   maxVideoBytes: number;
   workerConcurrency: number;
@@ -82,6 +85,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     storageDir: resolve(e.STORAGE_DIR ?? `${dataDir}/videos`),
     poll: { initialMs: e.POLL_INTERVAL_MS, maxMs: e.POLL_MAX_INTERVAL_MS, backoff: e.POLL_BACKOFF },
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+    upstreamMaxRetries: e.UPSTREAM_MAX_RETRIES,
     generationDeadlineMs: e.GENERATION_DEADLINE_MS,
     maxVideoBytes: e.MAX_VIDEO_BYTES,
     workerConcurrency: e.WORKER_CONCURRENCY,

@@ -29,6 +29,8 @@ const httpUrl = z
   .refine((value) => characters(value) <= 2048, { message: 'must be at most 2048 characters' })
   .refine(
     (value) => {
+      // The URL parser would quietly strip or encode these; Segmind takes the string as given.
+      if (/[\s\p{Cc}]/u.test(value)) return false;
       try {
         const url = new URL(value);
         return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';

@@ -22,8 +22,6 @@ export interface GenerationServiceDeps {
 
 export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELED'] as const;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 function paramsHash(params: ExtendVideoParams): string {
   const { idempotencyKey: _key, ...rest } = params;
   const keys = Object.keys(rest).sort() as (keyof typeof rest)[];
@@ -40,7 +38,6 @@ export class GenerationService {
 
   /** A generation owned by the key, or null: another key's generations look exactly like missing ones. */
   async find(apiKeyId: string, id: string): Promise<Generation | null> {
-    if (!UUID.test(id)) return null;
     return this.deps.db.generation.findFirst({ where: { id, apiKeyId } });
   }
 
@@ -60,10 +57,10 @@ export class GenerationService {
     let sourceVideoUrl = params.videoUrl ?? '';
     if (params.sourceGenerationId) {
       const source = await this.deps.db.generation.findFirst({
-        where: { id: UUID.test(params.sourceGenerationId) ? params.sourceGenerationId : undefined, apiKeyId },
+        where: { id: params.sourceGenerationId, apiKeyId },
         include: { video: true },
       });
-      if (!source || !UUID.test(params.sourceGenerationId)) throw new NotFoundError('Generation', params.sourceGenerationId);
+      if (!source) throw new NotFoundError('Generation', params.sourceGenerationId);
       if (source.status !== 'SUCCEEDED' || !source.video) {
         throw new InvalidInputError([
           { path: ['input', 'sourceGenerationId'], message: `the source generation has no video to extend (it is ${source.status})` },

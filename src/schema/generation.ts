@@ -85,10 +85,8 @@ builder.queryFields((t) => ({
     authScopes: { apiKey: true },
     description: 'One of your generations, by its id',
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (query, _root, args, ctx) => {
-      const found = await ctx.generations.find(ctx.apiKey!.id, generationIdFrom(String(args.id)));
-      return found && ctx.db.generation.findUnique({ ...query, where: { id: found.id } });
-    },
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.generation.findFirst({ ...query, where: { id: generationIdFrom(String(args.id)), apiKeyId: ctx.apiKey!.id } }),
   }),
   generations: t.prismaConnection({
     type: 'Generation',

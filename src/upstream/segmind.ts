@@ -49,6 +49,8 @@ export class UpstreamError extends Error {
       retryAt?: Date;
       /** False when the request may have reached Segmind (a timeout or a reset after sending). */
       certainlyNotReceived?: boolean;
+      /** A v2 job that ran and failed (422 with status FAILED), as opposed to a refused request. */
+      failedJob?: { error: string; metrics: UpstreamMetrics };
     } = {},
   ) {
     super(options.upstreamMessage ? `${message}: ${options.upstreamMessage}` : message);
@@ -135,8 +137,8 @@ export class SegmindClient {
     try {
       json = await this.call('GET', `/v2/requests/${encodeURIComponent(requestId)}`, undefined, signal);
     } catch (error) {
-      if (error instanceof UpstreamError && error.status === 422 && error.failedJob) {
-        return { status: 'FAILED', error: error.failedJob.error, metrics: error.failedJob.metrics };
+      if (error instanceof UpstreamError && error.options.failedJob) {
+        return { status: 'FAILED', ...error.options.failedJob };
       }
       throw error;
     }
@@ -208,16 +210,13 @@ export class SegmindClient {
     );
     const resetHeader = headers['x-rate-limit-reset-at-utc'];
     const resetAt = typeof resetHeader === 'string' ? new Date(/^\d+$/.test(resetHeader) ? Number(resetHeader) * 1000 : resetHeader) : undefined;
-    const error = new UpstreamError(known.message, known.code, known.retryable, {
+    return new UpstreamError(known.message, known.code, known.retryable, {
       status,
       upstreamMessage: upstreamMessage || undefined,
       retryAt: resetAt && !Number.isNaN(resetAt.getTime()) ? resetAt : undefined,
       certainlyNotReceived: true,
+      ...(status === 422 && json?.status === 'FAILED' && { failedJob: { error: upstreamMessage || 'generation failed', metrics: parseMetrics(json.metrics) } }),
     });
-    if (status === 422 && json?.status === 'FAILED') {
-      error.failedJob = { error: this.scrub(typeof json.error === 'string' ? json.error : 'generation failed'), metrics: parseMetrics(json.metrics) };
-    }
-    return error;
   }
 
   private transportError(error: unknown, method: string): UpstreamError {
@@ -241,10 +240,6 @@ export class SegmindClient {
   private scrub(text: string): string {
     return this.options.apiKey ? text.split(this.options.apiKey).join('[redacted]') : text;
   }
-}
-
-export interface UpstreamError {
-  failedJob?: { error: string; metrics: UpstreamMetrics };
 }
 
 function parseJson(text: string): Record<string, unknown> | null {

@@ -41,7 +41,7 @@ function checkVideoUrl(v: unknown): string | undefined {
   if (v.length === 0) return 'is required';
   if (charLength(v) > MAX_TEXT) return `must be at most ${MAX_TEXT} characters`;
   // A URI has no whitespace or control characters; the URL parser would silently strip some.
-  if (/[\s\u0000-\u001f\u007f]/.test(v)) return 'must be an absolute http or https URL';
+  if (/[\s\p{Cc}]/u.test(v)) return 'must be an absolute http or https URL';
   let url: URL;
   try {
     url = new URL(v); // no base: only absolute URLs parse

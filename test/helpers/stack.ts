@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildHTTPExecutor } from '@graphql-tools/executor-http';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import type { ExecutionResult } from 'graphql';
+import pg from 'pg';
+import { pino } from 'pino';
+import { inject } from 'vitest';
+import { startApp, type App } from '../../src/app.js';
+import { createApiKey } from '../../src/auth/api-keys.js';
+import { loadConfig } from '../../src/config.js';
+import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../src/upstream/simulator/index.js';
+
+/** Simulated MP4s are cached across test files: the same sizes are made once. */
+const MEDIA_DIR = join(tmpdir(), 'extendql-test-media');
+
+async function createTestDatabase(): Promise<string> {
+  const admin = new URL(inject('adminDatabaseUrl'));
+  const name = `extendql_test_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  admin.pathname = `/${name}`;
+  return admin.toString();
+}
+
+export interface Stack {
+  app: App;
+  /** The fake Segmind on 127.0.0.1. */
+  segmind: SimulatorHandle;
+  segmindKey: string;
+  /** An API key of our own, created for this stack. */
+  key: string;
+  /** Every log line the server wrote. */
+  logs: string[];
+  graphqlUrl: string;
+  newKey(name?: string): Promise<string>;
+  /** Runs a typed operation over real HTTP, with `key` (or the stack's key; null for none). */
+  execute<TResult, TVariables>(
+    document: TypedDocumentNode<TResult, TVariables>,
+    variables: TVariables,
+    key?: string | null,
+  ): Promise<ExecutionResult<TResult>>;
+  /** Subscribes over SSE. */
+  subscribe<TResult, TVariables>(
+    document: TypedDocumentNode<TResult, TVariables>,
+    variables: TVariables,
+    key?: string | null,
+  ): Promise<AsyncIterable<ExecutionResult<TResult>> | ExecutionResult<TResult>>;
+  close(): Promise<void>;
+}
+
+export async function startStack(options: { segmind?: Partial<SimulatorOptions>; env?: Record<string, string> } = {}): Promise<Stack> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'extendql-test-'));
+  const segmindKey = `sk-test-${randomBytes(16).toString('hex')}`;
+  const segmind = await startSimulator({ apiKey: segmindKey, mediaDir: MEDIA_DIR, queueMs: 50, processingMs: 150, ...options.segmind });
+  const logs: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
+  const config = loadConfig({
+    DATABASE_URL: await createTestDatabase(),
+    SEGMIND_API_KEY: segmindKey,
+    SEGMIND_BASE_URL: segmind.url,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: dataDir,
+    POLL_INTERVAL_MS: '100',
+    POLL_MAX_INTERVAL_MS: '300',
+    UPSTREAM_MAX_RETRIES: '3',
+    UPSTREAM_TIMEOUT_MS: '5000',
+    NODE_ENV: 'test',
+    ...options.env,
+  });
+  const app = await startApp(config, { logger });
+  const newKey = async (name = 'test') => (await createApiKey(app.db, name)).key;
+  const key = await newKey();
+  const graphqlUrl = `${app.url}/graphql`;
+
+  const executorFor = (apiKey: string | null) =>
+    buildHTTPExecutor({ endpoint: graphqlUrl, headers: apiKey ? { 'x-api-key': apiKey } : {} });
+  const run = async (document: TypedDocumentNode<unknown, unknown>, variables: unknown, apiKey: string | null | undefined) =>
+    executorFor(apiKey === undefined ? key : apiKey)({ document, variables: variables as Record<string, unknown> });
+
+  return {
+    app,
+    segmind,
+    segmindKey,
+    key,
+    logs,
+    graphqlUrl,
+    newKey,
+    execute: (async (document, variables, apiKey) => run(document, variables, apiKey)) as Stack['execute'],
+    subscribe: (async (document, variables, apiKey) => run(document, variables, apiKey)) as Stack['subscribe'],
+    async close() {
+      await app.close();
+      await segmind.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
+
+/** Polls generation(id) until it is terminal. The bound only stops a broken run from hanging. */
+export async function waitForTerminal(stack: Stack, id: string, key?: string) {
+  const { GenerationDocument } = await import('../gql/graphql.js');
+  for (let attempt = 0; attempt < 600; attempt++) {
+    const result = await stack.execute(GenerationDocument, { id }, key);
+    const generation = result.data?.generation;
+    if (generation && TERMINAL.has(generation.status)) return generation;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`generation ${id} did not finish`);
+}
+
+/** The requests the fake Segmind received that start a billable job. */
+export const submissions = (stack: Stack) => stack.segmind.requests.filter((r) => r.method === 'POST' && r.path.includes('pixverse-5-extend'));

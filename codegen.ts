@@ -5,11 +5,13 @@ const config: CodegenConfig = {
   schema: 'schema.graphql',
   documents: ['test/documents/**/*.graphql'],
   ignoreNoDocuments: false,
+  emitLegacyCommonJSImports: false,
   generates: {
     'test/gql/': {
       preset: 'client',
       presetConfig: { fragmentMasking: false },
-      config: { enumsAsTypes: true, useTypeImports: true, scalars: { DateTime: 'string' } },
+      // ESM with NodeNext resolution: relative imports carry .js
+      config: { enumsAsTypes: true, useTypeImports: true, scalars: { DateTime: 'string' }, emitLegacyCommonJSImports: false },
     },
   },
 };

@@ -208,7 +208,8 @@ export class SegmindClient {
     const upstreamMessage = this.scrub(
       typeof json?.error === 'string' ? json.error : typeof json?.message === 'string' ? json.message : status === 405 ? '' : text.slice(0, 200),
     );
-    const resetHeader = headers['x-rate-limit-reset-at-utc'];
+    // Every answer carries the rate-limit window; only a 429 means we must wait for it.
+    const resetHeader = status === 429 ? headers['x-rate-limit-reset-at-utc'] : undefined;
     const resetAt = typeof resetHeader === 'string' ? new Date(/^\d+$/.test(resetHeader) ? Number(resetHeader) * 1000 : resetHeader) : undefined;
     return new UpstreamError(known.message, known.code, known.retryable, {
       status,

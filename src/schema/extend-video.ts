@@ -40,8 +40,14 @@ builder.mutationField('extendVideo', (t) =>
     },
     args: { input: t.arg({ type: ExtendVideoInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const sourceGenerationId = input.sourceGenerationId == null ? input.sourceGenerationId : generationIdFrom(String(input.sourceGenerationId));
-      return { generation: await ctx.generations.extend(ctx.apiKey!.id, { ...input, sourceGenerationId }) };
+      const given = input.sourceGenerationId == null ? input.sourceGenerationId : String(input.sourceGenerationId);
+      try {
+        return { generation: await ctx.generations.extend(ctx.apiKey!.id, { ...input, sourceGenerationId: given && generationIdFrom(given) }) };
+      } catch (error) {
+        // Name the source the way the client did (usually its global ID).
+        if (error instanceof NotFoundError && given) throw new NotFoundError('Generation', given);
+        throw error;
+      }
     },
   }),
 );

@@ -1,0 +1,64 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GenerationsDocument } from './gql/graphql.js';
+import { startStack, type Stack } from './helpers/stack.js';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(() => stack?.close());
+
+describe('HTTP surface', () => {
+  it('serves GraphiQL with the ready-to-run extendVideo example and a generation query', async () => {
+    const response = await fetch(stack.graphqlUrl, { headers: { accept: 'text/html' } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/text\/html/);
+    const html = await response.text();
+    expect(html).toContain('mutation ExtendVideo');
+    expect(html).toContain('extendVideo(');
+    expect(html).toContain('query Generation');
+    expect(html).toContain('x-api-key');
+  });
+
+  it('answers /health and /ready', async () => {
+    expect((await fetch(`${stack.app.url}/health`)).status).toBe(200);
+    expect((await fetch(`${stack.app.url}/ready`)).status).toBe(200);
+  });
+
+  it('answers an unknown video with 404', async () => {
+    const response = await fetch(`${stack.app.url}/videos/AAAAAAAAAAAAAAAAAAAAAA.mp4`);
+    expect(response.status).toBe(404);
+  });
+
+  it('masks unexpected errors and keeps typed ones', async () => {
+    const response = await fetch(stack.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': stack.key },
+      body: JSON.stringify({ query: '{ generations(first: -1) { totalCount } }' }),
+    });
+    const body = (await response.json()) as { errors?: { message: string }[] };
+    expect(body.errors?.length).toBeGreaterThan(0);
+    expect(JSON.stringify(body)).not.toMatch(/at .*\.ts:\d+/); // no stack traces
+  });
+});
+
+describe('npm run apikey:create', () => {
+  it('prints a new key as the last line, and the key works', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/commands/apikey.ts', 'create', '--name', 'from the command line'], {
+      env: { ...process.env, DATABASE_URL: stack.app.databaseUrl, LOG_LEVEL: 'warn' },
+    });
+    const key = stdout.trim().split('\n').at(-1)!;
+    expect(key).toMatch(/^xq_[A-Za-z0-9_-]{43}$/);
+    const result = await stack.execute(GenerationsDocument, { first: 1 }, key);
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.generations.totalCount).toBe(0);
+  });
+
+  it('refuses to run without a name', async () => {
+    await expect(
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/commands/apikey.ts', 'create'], { env: { ...process.env, DATABASE_URL: stack.app.databaseUrl } }),
+    ).rejects.toMatchObject({ code: 2 });
+  });
+});

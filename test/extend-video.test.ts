@@ -1,4 +1,10 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import ffmpeg from '@ffmpeg-installer/ffmpeg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExtendVideoDocument, GenerationDocument, GenerationUpdatedDocument } from './gql/graphql.js';
 import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
@@ -50,6 +56,11 @@ describe('extendVideo end to end', () => {
     expect(bytes.length).toBe(done.video!.byteSize);
     expect(bytes.subarray(4, 8).toString('latin1')).toBe('ftyp');
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(done.video!.sha256);
+    // Playable: ffmpeg decodes every frame without complaint.
+    const file = join(tmpdir(), `extendql-${done.video!.sha256}.mp4`);
+    await writeFile(file, bytes);
+    const decoded = await promisify(execFile)(ffmpeg.path, ['-v', 'error', '-i', file, '-f', 'null', '-']);
+    expect(decoded.stderr).toBe('');
 
     const ranged = await fetch(done.video!.url, { headers: { range: 'bytes=0-99' } });
     expect(ranged.status).toBe(206);

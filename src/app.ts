@@ -55,7 +55,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
     const db = createDb(databaseUrl);
     cleanups.push(() => db.$disconnect());
-    const queue = await JobQueue.start(databaseUrl, logger);
+    const queue = await JobQueue.start(databaseUrl, logger, { superviseIntervalSeconds: config.jobSuperviseIntervalSeconds });
     cleanups.push(() => queue.stop());
 
     let simulator: SimulatorHandle | null = null;

@@ -32,6 +32,8 @@ const EnvSchema = z.object({
   GENERATION_DEADLINE_MS: positiveInt.default(30 * 60_000),
   /** Largest MP4 accepted from upstream. */
   MAX_VIDEO_BYTES: positiveInt.default(500 * 1024 * 1024),
+  /** How often the job engine looks for steps of processes that died (seconds, at least 1). */
+  JOB_SUPERVISE_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(10),
   /** Jobs one process works on at once. Polling jobs are short, so this can be generous. */
   WORKER_CONCURRENCY: positiveInt.default(8),
   /** Simulator timings, used only when SEGMIND_API_KEY is unset. */
@@ -57,6 +59,7 @@ export interface Config {
   generationDeadlineMs: number;
   maxVideoBytes: number;
   workerConcurrency: number;
+  jobSuperviseIntervalSeconds: number;
   simulator: { queueMs: number; processingMs: number };
   logLevel: Env['LOG_LEVEL'];
   production: boolean;
@@ -89,6 +92,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     generationDeadlineMs: e.GENERATION_DEADLINE_MS,
     maxVideoBytes: e.MAX_VIDEO_BYTES,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    jobSuperviseIntervalSeconds: e.JOB_SUPERVISE_INTERVAL_SECONDS,
     simulator: { queueMs: e.SIMULATOR_QUEUE_MS, processingMs: e.SIMULATOR_PROCESSING_MS },
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',

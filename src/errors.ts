@@ -54,3 +54,13 @@ export class UnauthenticatedError extends AppError {
     super(message);
   }
 }
+
+export class NotCancelableError extends AppError {
+  override name = 'NotCancelableError';
+  constructor(
+    readonly id: string,
+    readonly status: string,
+  ) {
+    super(`Generation ${id} already ended as ${status} and cannot be canceled`);
+  }
+}

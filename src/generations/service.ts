@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { fromPrisma } from 'pg-boss';
 import type { Db } from '../db/client.js';
-import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotFoundError } from '../errors.js';
+import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotFoundError } from '../errors.js';
 import type { Generation } from '../generated/prisma/client.js';
 import type { JobQueue } from '../jobs/queue.js';
 import type { GenerationEvents } from './events.js';
@@ -106,6 +106,23 @@ export class GenerationService {
       }
       throw error;
     }
+  }
+
+  /**
+   * Moves a QUEUED or RUNNING generation to CANCELED; canceling a CANCELED one again is a no-op.
+   * The worker checks the status before every step, so nothing is submitted afterwards, and a
+   * result that arrives later is dropped. (Segmind has no cancel call: a job it already has runs on.)
+   */
+  async cancel(apiKeyId: string, id: string): Promise<Generation> {
+    const { count } = await this.deps.db.generation.updateMany({
+      where: { id, apiKeyId, status: { in: ['QUEUED', 'RUNNING'] } },
+      data: { status: 'CANCELED', completedAt: new Date() },
+    });
+    const generation = await this.find(apiKeyId, id);
+    if (!generation) throw new NotFoundError('Generation', id);
+    if (count === 1) this.deps.events.generationUpdated(id);
+    else if (generation.status !== 'CANCELED') throw new NotCancelableError(id, generation.status);
+    return generation;
   }
 
   private async replay(apiKeyId: string, idempotencyKey: string, hash: string): Promise<Generation | null> {

@@ -24,18 +24,30 @@ export class JobQueue {
     private readonly logger: Logger,
   ) {}
 
-  static async start(databaseUrl: string, logger: Logger): Promise<JobQueue> {
-    const boss = new PgBoss({ connectionString: databaseUrl, schema: 'pgboss', max: 10 });
+  static async start(databaseUrl: string, logger: Logger, options: { superviseIntervalSeconds?: number } = {}): Promise<JobQueue> {
+    const supervise = options.superviseIntervalSeconds ?? 10;
+    const boss = new PgBoss({
+      connectionString: databaseUrl,
+      schema: 'pgboss',
+      max: 10,
+      // How soon the jobs of a process that died are noticed (with the heartbeat below).
+      superviseIntervalSeconds: supervise,
+      monitorIntervalSeconds: supervise,
+    });
     boss.on('error', (error) => logger.error({ err: error }, 'job engine error'));
     await boss.start();
     await boss.createQueue(GENERATION_QUEUE, {
+      // At most one waiting and one running step per generation (singletonKey = generation id):
+      // a step can enqueue its successor while it runs, and duplicates collapse.
+      policy: 'stately',
+      // A step whose process stops sending heartbeats (kill -9, lost machine) is retried.
+      heartbeatSeconds: 10,
       // A step that throws (a database blip, a bug) is retried; upstream retries are steps.
       retryLimit: 20,
       retryDelay: 1,
       retryBackoff: true,
       retryDelayMax: 60,
-      // Long enough for a large MP4 copy; a step of a process that died is retried after it.
-      expireInSeconds: 15 * 60,
+      expireInSeconds: 60 * 60,
       deleteAfterSeconds: 7 * 24 * 3600,
     });
     return new JobQueue(boss, logger);
@@ -45,23 +57,24 @@ export class JobQueue {
   async enqueue(generationId: string, options: { afterMs?: number; db?: SqlExecutor } = {}): Promise<void> {
     const startAfter = options.afterMs ? new Date(Date.now() + options.afterMs) : undefined;
     await this.boss.send(GENERATION_QUEUE, { generationId } satisfies GenerationJob, {
+      singletonKey: generationId,
       ...(startAfter && { startAfter }),
       ...(options.db && { db: options.db }),
     });
   }
 
   /**
-   * Works the queue. The next step is enqueued in the same transaction that completes the
-   * current one, so a crash can neither drop the chain nor fork it.
+   * Works the queue. The next step is enqueued before the current one completes; if the process
+   * dies in between, the stately policy keeps the chain from forking.
    */
   async work(concurrency: number, step: (job: GenerationJob) => Promise<StepOutcome>): Promise<void> {
-    await this.boss.work(
+    await this.boss.work<GenerationJob>(
       GENERATION_QUEUE,
-      { localConcurrency: concurrency, batchSize: 1, pollingIntervalSeconds: 0.5, transactional: true },
-      async (jobs: { data: GenerationJob }[], tx: BossDb) => {
+      { localConcurrency: concurrency, batchSize: 1, pollingIntervalSeconds: 0.5 },
+      async (jobs) => {
         for (const job of jobs) {
           const outcome = await step(job.data);
-          if (outcome.next === 'again') await this.enqueue(job.data.generationId, { afterMs: outcome.afterMs, db: tx });
+          if (outcome.next === 'again') await this.enqueue(job.data.generationId, { afterMs: outcome.afterMs });
         }
       },
     );

@@ -1,4 +1,5 @@
-import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotFoundError } from '../errors.js';
+import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotFoundError } from '../errors.js';
+import { GenerationStatus } from './enums.js';
 import { builder } from './builder.js';
 
 export const ErrorInterface = builder.interfaceRef<Error>('Error').implement({
@@ -42,4 +43,14 @@ builder.objectType(IdempotencyConflictError, {
   description: 'The idempotency key was used before with different parameters.',
   interfaces: [ErrorInterface],
   fields: (t) => ({ idempotencyKey: t.exposeString('idempotencyKey') }),
+});
+
+builder.objectType(NotCancelableError, {
+  name: 'NotCancelableError',
+  description: 'The generation already ended (SUCCEEDED or FAILED).',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    status: t.field({ type: GenerationStatus, resolve: (error) => error.status as 'SUCCEEDED' | 'FAILED' }),
+  }),
 });

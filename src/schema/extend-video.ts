@@ -2,7 +2,7 @@ import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, 
 import type { Generation as GenerationRow } from '../generated/prisma/client.js';
 import { builder } from './builder.js';
 import { MotionMode, VideoQuality, VideoStyle } from './enums.js';
-import { Generation, generationIdFrom } from './generation.js';
+import { Generation, withGenerationId } from './generation.js';
 
 const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
   description: 'What to extend and how. Give exactly one of videoUrl and sourceGenerationId.',
@@ -40,14 +40,9 @@ builder.mutationField('extendVideo', (t) =>
     },
     args: { input: t.arg({ type: ExtendVideoInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const given = input.sourceGenerationId == null ? input.sourceGenerationId : String(input.sourceGenerationId);
-      try {
-        return { generation: await ctx.generations.extend(ctx.apiKey!.id, { ...input, sourceGenerationId: given && generationIdFrom(given) }) };
-      } catch (error) {
-        // Name the source the way the client did (usually its global ID).
-        if (error instanceof NotFoundError && given) throw new NotFoundError('Generation', given);
-        throw error;
-      }
+      const extend = (sourceGenerationId: string | null | undefined) => ctx.generations.extend(ctx.apiKey!.id, { ...input, sourceGenerationId });
+      const given = input.sourceGenerationId;
+      return { generation: await (given == null ? extend(given) : withGenerationId(String(given), extend)) };
     },
   }),
 );

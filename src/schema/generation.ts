@@ -1,5 +1,6 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
+import { NotCancelableError, NotFoundError } from '../errors.js';
 import { TERMINAL_STATUSES } from '../generations/service.js';
 import { builder } from './builder.js';
 import { GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './enums.js';
@@ -13,6 +14,20 @@ export function generationIdFrom(id: string): string {
     // not a global ID
   }
   return id;
+}
+
+/**
+ * Runs `fn` with the raw id behind a client's ID, and names the generation in any error the way
+ * the client did (usually its global ID).
+ */
+export async function withGenerationId<T>(given: string, fn: (id: string) => Promise<T>): Promise<T> {
+  try {
+    return await fn(generationIdFrom(given));
+  } catch (error) {
+    if (error instanceof NotFoundError) throw new NotFoundError('Generation', given);
+    if (error instanceof NotCancelableError) throw new NotCancelableError(given, error.status);
+    throw error;
+  }
 }
 
 const GenerationError = builder.objectRef<{ code: string; message: string; upstreamStatus: number | null }>('GenerationError').implement({

@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildHTTPExecutor } from '@graphql-tools/executor-http';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { decodeGlobalID } from '@pothos/plugin-relay';
 import type { ExecutionResult } from 'graphql';
 import pg from 'pg';
 import { pino } from 'pino';
 import { inject } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../src/upstream/simulator/index.js';
 
 /** Simulated MP4s are cached across test files: the same sizes are made once. */
@@ -29,6 +30,7 @@ async function createTestDatabase(): Promise<string> {
 
 export interface Stack {
   app: App;
+  config: Config;
   /** The fake Segmind on 127.0.0.1. */
   segmind: SimulatorHandle;
   segmindKey: string;
@@ -53,7 +55,9 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(options: { segmind?: Partial<SimulatorOptions>; env?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(
+  options: { segmind?: Partial<SimulatorOptions>; env?: Record<string, string>; worker?: boolean } = {},
+): Promise<Stack> {
   const dataDir = await mkdtemp(join(tmpdir(), 'extendql-test-'));
   const segmindKey = `sk-test-${randomBytes(16).toString('hex')}`;
   const segmind = await startSimulator({ apiKey: segmindKey, mediaDir: MEDIA_DIR, queueMs: 50, processingMs: 150, ...options.segmind });
@@ -73,7 +77,7 @@ export async function startStack(options: { segmind?: Partial<SimulatorOptions>;
     NODE_ENV: 'test',
     ...options.env,
   });
-  const app = await startApp(config, { logger });
+  const app = await startApp(config, { logger, worker: options.worker });
   const newKey = async (name = 'test') => (await createApiKey(app.db, name)).key;
   const key = await newKey();
   const graphqlUrl = `${app.url}/graphql`;
@@ -86,6 +90,7 @@ export async function startStack(options: { segmind?: Partial<SimulatorOptions>;
 
   return {
     app,
+    config,
     segmind,
     segmindKey,
     key,
@@ -118,3 +123,15 @@ export async function waitForTerminal(stack: Stack, id: string, key?: string) {
 
 /** The requests the fake Segmind received that start a billable job. */
 export const submissions = (stack: Stack) => stack.segmind.requests.filter((r) => r.method === 'POST' && r.path.includes('pixverse-5-extend'));
+
+/** Waits until the job engine holds no unfinished step for the generation (given by its global ID). */
+export async function waitForQuietQueue(stack: Stack, id: string) {
+  const generationId = decodeGlobalID(id).id;
+  for (let attempt = 0; attempt < 600; attempt++) {
+    const rows = await stack.app.db.$queryRaw<{ n: bigint }[]>`
+      SELECT count(*) AS n FROM pgboss.job WHERE singleton_key = ${generationId} AND state IN ('created', 'retry', 'active')`;
+    if (Number(rows[0]!.n) === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`steps of ${generationId} did not finish`);
+}

@@ -1,0 +1,21 @@
+import { NotCancelableError, NotFoundError } from '../errors.js';
+import type { Generation as GenerationRow } from '../generated/prisma/client.js';
+import { builder } from './builder.js';
+import { Generation, withGenerationId } from './generation.js';
+
+const CancelGenerationSuccess = builder.objectRef<{ generation: GenerationRow }>('CancelGenerationSuccess').implement({
+  fields: (t) => ({ generation: t.field({ type: Generation, resolve: (result) => result.generation }) }),
+});
+
+builder.mutationField('cancelGeneration', (t) =>
+  t.field({
+    type: CancelGenerationSuccess,
+    authScopes: { apiKey: true },
+    description: 'Cancels a QUEUED or RUNNING generation. Repeating it is harmless. A job Segmind already accepted still runs there, and its result is discarded.',
+    errors: { types: [NotFoundError, NotCancelableError], directResult: true, union: { name: 'CancelGenerationResult' } },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => ({
+      generation: await withGenerationId(String(args.id), (id) => ctx.generations.cancel(ctx.apiKey!.id, id)),
+    }),
+  }),
+);

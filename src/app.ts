@@ -97,6 +97,23 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       reserveCredits: (usd) => credits.reserve(usd),
     });
 
+    if (options.worker ?? true) {
+      const worker = new GenerationWorker({
+        db,
+        segmind,
+        storage,
+        events,
+        logger,
+        poll: config.poll,
+        deadlineMs: config.generationDeadlineMs,
+        maxVideoBytes: config.maxVideoBytes,
+        maxRetries: config.upstreamMaxRetries,
+      });
+      await queue.work(config.workerConcurrency, (job) => worker.step(job.generationId));
+      // Stopped before the upstream client and the database: steps in flight finish first.
+      cleanups.push(() => queue.stop({ graceful: true, timeoutMs: config.shutdownGraceMs }));
+    }
+
     const yoga = createYoga<Record<string, never>, RequestContext>({
       schema,
       graphqlEndpoint: '/graphql',
@@ -151,20 +168,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const url = `http://${localHost}:${port}`;
     publicBaseUrl ||= url;
 
-    if (options.worker ?? true) {
-      const worker = new GenerationWorker({
-        db,
-        segmind,
-        storage,
-        events,
-        logger,
-        poll: config.poll,
-        deadlineMs: config.generationDeadlineMs,
-        maxVideoBytes: config.maxVideoBytes,
-        maxRetries: config.upstreamMaxRetries,
-      });
-      await queue.work(config.workerConcurrency, (job) => worker.step(job.generationId));
-    }
     cleanups.push(async () => yoga.dispose());
 
     logger.info({ url: `${url}/graphql`, publicBaseUrl, simulator: simulator !== null }, 'extendql is listening');

@@ -34,6 +34,8 @@ const EnvSchema = z.object({
   MAX_VIDEO_BYTES: positiveInt.default(500 * 1024 * 1024),
   /** How often the job engine looks for steps of processes that died (seconds, at least 1). */
   JOB_SUPERVISE_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(10),
+  /** On SIGTERM, how long running steps may take to finish before the process exits anyway. */
+  SHUTDOWN_GRACE_MS: positiveInt.default(20_000),
   /** Jobs one process works on at once. Polling jobs are short, so this can be generous. */
   WORKER_CONCURRENCY: positiveInt.default(8),
   /** Simulator timings, used only when SEGMIND_API_KEY is unset. */
@@ -60,6 +62,7 @@ export interface Config {
   maxVideoBytes: number;
   workerConcurrency: number;
   jobSuperviseIntervalSeconds: number;
+  shutdownGraceMs: number;
   simulator: { queueMs: number; processingMs: number };
   logLevel: Env['LOG_LEVEL'];
   production: boolean;
@@ -93,6 +96,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxVideoBytes: e.MAX_VIDEO_BYTES,
     workerConcurrency: e.WORKER_CONCURRENCY,
     jobSuperviseIntervalSeconds: e.JOB_SUPERVISE_INTERVAL_SECONDS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     simulator: { queueMs: e.SIMULATOR_QUEUE_MS, processingMs: e.SIMULATOR_PROCESSING_MS },
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',

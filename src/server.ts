@@ -19,9 +19,14 @@ async function main() {
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
-      if (stopping) return;
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting without waiting');
+        process.exit(1);
+      }
       stopping = true;
-      logger.info({ signal }, 'shutting down');
+      logger.info({ signal }, 'shutting down: no new work is taken; running steps may finish');
+      // Whatever is still running after the grace period is retried by another process later.
+      setTimeout(() => process.exit(1), config.shutdownGraceMs + 5000).unref();
       app.close().then(
         () => process.exit(0),
         () => process.exit(1),

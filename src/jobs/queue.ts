@@ -86,7 +86,12 @@ export class JobQueue {
     return (queue?.queuedCount ?? 0) + (queue?.activeCount ?? 0);
   }
 
+  private stopped = false;
+
+  /** Stops taking steps and waits up to timeoutMs for running ones; later calls do nothing. */
   async stop(options: { graceful?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     await this.boss.stop({ graceful: options.graceful ?? true, timeout: options.timeoutMs ?? 10_000 });
     this.logger.debug('job engine stopped');
   }

@@ -11,6 +11,7 @@ import { openDatabase } from './db/connect.js';
 import { GenerationService } from './generations/service.js';
 import { GenerationWorker } from './generations/worker.js';
 import { graphiqlOptions } from './graphiql.js';
+import { bodyLimitExceeded, securityPlugins } from './http/security.js';
 import { createVideoHandler } from './http/videos.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
@@ -95,6 +96,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       videoUrl,
       availableCredits: () => credits.available(),
       reserveCredits: (usd) => credits.reserve(usd),
+      limits: config.keyLimits,
     });
 
     if (options.worker ?? true) {
@@ -133,7 +135,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         videoUrl,
         generationEvents: (id: string) => pubsub.subscribe('generationUpdated', id),
       }),
+      batching: false,
       plugins: [
+        ...securityPlugins(),
         useReadinessCheck({
           endpoint: '/ready',
           check: async () => {
@@ -150,7 +154,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     const server = createServer((req, res) => {
       if (req.url?.startsWith('/videos/')) void serveVideo(req, res);
-      else void yoga.handle(req, res);
+      else if (!bodyLimitExceeded(req, res, config.maxRequestBytes)) void yoga.handle(req, res);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -34,6 +34,13 @@ const EnvSchema = z.object({
   MAX_VIDEO_BYTES: positiveInt.default(500 * 1024 * 1024),
   /** How often the job engine looks for steps of processes that died (seconds, at least 1). */
   JOB_SUPERVISE_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(10),
+  /** Per API key: generations started per rolling minute, and in progress at once. */
+  RATE_LIMIT_PER_MINUTE: positiveInt.default(10),
+  MAX_CONCURRENT_PER_KEY: positiveInt.default(10),
+  /** Per API key: estimated USD it may spend per UTC day. Unset: no budget. */
+  DAILY_BUDGET_USD: optional(z.coerce.number().positive()),
+  /** Largest GraphQL request body accepted. */
+  MAX_REQUEST_BYTES: positiveInt.default(1024 * 1024),
   /** On SIGTERM, how long running steps may take to finish before the process exits anyway. */
   SHUTDOWN_GRACE_MS: positiveInt.default(20_000),
   /** Jobs one process works on at once. Polling jobs are short, so this can be generous. */
@@ -63,6 +70,8 @@ export interface Config {
   workerConcurrency: number;
   jobSuperviseIntervalSeconds: number;
   shutdownGraceMs: number;
+  maxRequestBytes: number;
+  keyLimits: { perMinute: number; concurrent: number; dailyBudgetUsd: number | null };
   simulator: { queueMs: number; processingMs: number };
   logLevel: Env['LOG_LEVEL'];
   production: boolean;
@@ -97,6 +106,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerConcurrency: e.WORKER_CONCURRENCY,
     jobSuperviseIntervalSeconds: e.JOB_SUPERVISE_INTERVAL_SECONDS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    maxRequestBytes: e.MAX_REQUEST_BYTES,
+    keyLimits: { perMinute: e.RATE_LIMIT_PER_MINUTE, concurrent: e.MAX_CONCURRENT_PER_KEY, dailyBudgetUsd: e.DAILY_BUDGET_USD ?? null },
     simulator: { queueMs: e.SIMULATOR_QUEUE_MS, processingMs: e.SIMULATOR_PROCESSING_MS },
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',

@@ -27,16 +27,40 @@ export class NotFoundError extends AppError {
   }
 }
 
+export type CreditLimit = 'SEGMIND_BALANCE' | 'DAILY_BUDGET';
+
 export class InsufficientCreditsError extends AppError {
   override name = 'InsufficientCreditsError';
   constructor(
     readonly requiredUsd: number,
     readonly availableUsd: number | null,
+    readonly limit: CreditLimit = 'SEGMIND_BALANCE',
+  ) {
+    const cost = `about $${requiredUsd.toFixed(3)}`;
+    const left = `$${(availableUsd ?? 0).toFixed(3)}`;
+    super(
+      limit === 'DAILY_BUDGET'
+        ? `This generation costs ${cost} but only ${left} of this API key's daily budget is left`
+        : availableUsd === null
+          ? `Segmind reports insufficient credits for this generation (${cost})`
+          : `This generation costs ${cost} but only ${left} of Segmind credit is left`,
+    );
+  }
+}
+
+export type RateLimit = 'REQUESTS_PER_MINUTE' | 'CONCURRENT_GENERATIONS';
+
+export class RateLimitedError extends AppError {
+  override name = 'RateLimitedError';
+  constructor(
+    readonly limit: RateLimit,
+    readonly max: number,
+    readonly retryAfterSeconds: number,
   ) {
     super(
-      availableUsd === null
-        ? `Segmind reports insufficient credits for this generation (about $${requiredUsd.toFixed(3)})`
-        : `This generation costs about $${requiredUsd.toFixed(3)} but only $${availableUsd.toFixed(3)} of Segmind credit is left`,
+      limit === 'REQUESTS_PER_MINUTE'
+        ? `This API key may start ${max} generations per minute; retry in ${retryAfterSeconds} s`
+        : `This API key may have ${max} generations in progress at once; retry when one finishes (in about ${retryAfterSeconds} s)`,
     );
   }
 }

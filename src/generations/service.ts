@@ -6,6 +6,7 @@ import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, 
 import type { Generation } from '../generated/prisma/client.js';
 import type { JobQueue } from '../jobs/queue.js';
 import type { GenerationEvents } from './events.js';
+import { enforceKeyLimits, type KeyLimits } from './limits.js';
 import { estimatedCostUsd, parseExtendVideoInput, type ExtendVideoParams } from './rules.js';
 
 export interface GenerationServiceDeps {
@@ -18,6 +19,7 @@ export interface GenerationServiceDeps {
   availableCredits(): Promise<number | null>;
   /** Records a spend decided locally, so that a burst of requests can't overdraw the balance. */
   reserveCredits(usd: number): void;
+  limits: KeyLimits;
 }
 
 export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELED'] as const;
@@ -75,6 +77,8 @@ export class GenerationService {
 
     try {
       const generation = await this.deps.db.$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${apiKeyId}))`;
+        await enforceKeyLimits(tx, apiKeyId, cost, this.deps.limits);
         const row = await tx.generation.create({
           data: {
             id: uuidv7(),

@@ -1,4 +1,4 @@
-import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotFoundError } from '../errors.js';
+import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotFoundError, RateLimitedError } from '../errors.js';
 import { GenerationStatus } from './enums.js';
 import { builder } from './builder.js';
 
@@ -35,6 +35,15 @@ builder.objectType(InsufficientCreditsError, {
   fields: (t) => ({
     requiredUsd: t.exposeFloat('requiredUsd'),
     availableUsd: t.exposeFloat('availableUsd', { nullable: true }),
+    creditLimit: t.field({
+      type: builder.enumType('CreditLimit', {
+        values: {
+          SEGMIND_BALANCE: { description: "The Segmind account's balance" },
+          DAILY_BUDGET: { description: "This API key's daily budget (DAILY_BUDGET_USD)" },
+        },
+      }),
+      resolve: (error) => error.limit,
+    }),
   }),
 });
 
@@ -52,5 +61,24 @@ builder.objectType(NotCancelableError, {
   fields: (t) => ({
     id: t.exposeID('id'),
     status: t.field({ type: GenerationStatus, resolve: (error) => error.status as 'SUCCEEDED' | 'FAILED' }),
+  }),
+});
+
+builder.objectType(RateLimitedError, {
+  name: 'RateLimitedError',
+  description: 'A per-key limit was reached. Nothing was recorded or spent; retry after retryAfterSeconds.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    rateLimit: t.field({
+      type: builder.enumType('RateLimit', {
+        values: {
+          REQUESTS_PER_MINUTE: { description: 'Generations started per rolling minute (RATE_LIMIT_PER_MINUTE)' },
+          CONCURRENT_GENERATIONS: { description: 'Generations QUEUED or RUNNING at once (MAX_CONCURRENT_PER_KEY)' },
+        },
+      }),
+      resolve: (error) => error.limit,
+    }),
+    max: t.exposeInt('max'),
+    retryAfterSeconds: t.exposeInt('retryAfterSeconds'),
   }),
 });

@@ -1,4 +1,4 @@
-import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotFoundError } from '../errors.js';
+import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotFoundError, RateLimitedError } from '../errors.js';
 import type { Generation as GenerationRow } from '../generated/prisma/client.js';
 import { builder } from './builder.js';
 import { MotionMode, VideoQuality, VideoStyle } from './enums.js';
@@ -34,7 +34,7 @@ builder.mutationField('extendVideo', (t) =>
     authScopes: { apiKey: true },
     description: 'Validates the request, records a QUEUED generation and returns at once. Follow it with generationUpdated or generation(id:).',
     errors: {
-      types: [InvalidInputError, NotFoundError, InsufficientCreditsError, IdempotencyConflictError],
+      types: [InvalidInputError, NotFoundError, InsufficientCreditsError, IdempotencyConflictError, RateLimitedError],
       directResult: true,
       union: { name: 'ExtendVideoResult' },
     },

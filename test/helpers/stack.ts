@@ -75,6 +75,9 @@ export async function startStack(
     UPSTREAM_MAX_RETRIES: '3',
     UPSTREAM_TIMEOUT_MS: '5000',
     NODE_ENV: 'test',
+    // Per-key limits get their own tests; elsewhere they would only get in the way.
+    RATE_LIMIT_PER_MINUTE: '10000',
+    MAX_CONCURRENT_PER_KEY: '10000',
     ...options.env,
   });
   const app = await startApp(config, { logger, worker: options.worker });

@@ -82,6 +82,12 @@ CREATE UNIQUE INDEX "Generation_upstreamRequestId_key" ON "Generation"("upstream
 CREATE INDEX "Generation_apiKeyId_id_idx" ON "Generation"("apiKeyId", "id");
 
 -- CreateIndex
+CREATE INDEX "Generation_apiKeyId_createdAt_idx" ON "Generation"("apiKeyId", "createdAt");
+
+-- CreateIndex
+CREATE INDEX "Generation_apiKeyId_status_idx" ON "Generation"("apiKeyId", "status");
+
+-- CreateIndex
 CREATE INDEX "Generation_sourceId_idx" ON "Generation"("sourceId");
 
 -- CreateIndex

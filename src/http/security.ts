@@ -1,0 +1,43 @@
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import type { Plugin } from 'graphql-yoga';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { OneExtendVideoPerOperation } from '../schema/operation-rules.js';
+
+/** Limits on the shape of operations; generous for real clients, fatal for abusive ones. */
+export function securityPlugins(): Plugin[] {
+  return [
+    EnvelopArmorPlugin({
+      maxDepth: { n: 12, ignoreIntrospection: true },
+      maxAliases: { n: 15 },
+      maxTokens: { n: 2000 },
+      maxDirectives: { n: 20 },
+      costLimit: { maxCost: 5000, ignoreIntrospection: true },
+      blockFieldSuggestion: { enabled: true },
+    }) as Plugin,
+    // Browsers send "simple" cross-site requests without custom headers; every real client of
+    // ours sends x-api-key, so requiring a custom header costs them nothing.
+    useCSRFPrevention({ requestHeaders: ['x-api-key', 'x-graphql-yoga-csrf'] }),
+    { onValidate: ({ addValidationRule }) => addValidationRule(OneExtendVideoPerOperation) },
+  ];
+}
+
+/**
+ * Refuses request bodies over `maxBytes` before anything reads them. Bodies must declare their
+ * length, which every GraphQL client does; a chunked upload could not be bounded up front.
+ */
+export function bodyLimitExceeded(req: IncomingMessage, res: ServerResponse, maxBytes: number): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return false;
+  const length = req.headers['content-length'];
+  const reject = (status: number, error: string) => {
+    res.writeHead(status, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify({ errors: [{ message: error }] }));
+    req.resume();
+    return true;
+  };
+  if (length === undefined) {
+    return req.headers['transfer-encoding'] ? reject(411, 'A Content-Length header is required') : false;
+  }
+  if (!/^\d+$/.test(length)) return reject(400, 'Invalid Content-Length');
+  if (Number(length) > maxBytes) return reject(413, `Request bodies are limited to ${maxBytes} bytes`);
+  return false;
+}

@@ -77,7 +77,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         'SEGMIND_API_KEY is not set: SIMULATING Segmind. Videos are generated locally and marked as simulated; no credits are spent. Set SEGMIND_API_KEY to use the real service.',
       );
     }
-    const segmind = new SegmindClient({ baseUrl: segmindUrl, apiKey: segmindKey, timeoutMs: config.upstreamTimeoutMs });
+    const segmind = new SegmindClient({
+      baseUrl: segmindUrl,
+      apiKey: segmindKey,
+      timeoutMs: config.upstreamTimeoutMs,
+      circuitThreshold: config.upstreamCircuit.threshold,
+      circuitCooldownMs: config.upstreamCircuit.cooldownMs,
+    });
     cleanups.push(() => segmind.close());
 
     const storage = new LocalVideoStorage(config.storageDir);
@@ -140,8 +146,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         ...securityPlugins(),
         useReadinessCheck({
           endpoint: '/ready',
+          // Ready when the database answers and the upstream circuit is not open.
           check: async () => {
             await db.$queryRaw`SELECT 1`;
+            const upstream = segmind.circuit.state;
+            if (upstream === 'open') {
+              return new Response(JSON.stringify({ database: 'ok', upstream }), { status: 503, headers: { 'content-type': 'application/json' } });
+            }
             return true;
           },
         }),

@@ -28,6 +28,9 @@ const EnvSchema = z.object({
   UPSTREAM_TIMEOUT_MS: positiveInt.default(30_000),
   /** Transient upstream failures (429, 5xx, timeouts) retried per step before a generation fails. */
   UPSTREAM_MAX_RETRIES: z.coerce.number().int().min(0).default(8),
+  /** Consecutive upstream server failures that open the circuit, and how long it stays open. */
+  UPSTREAM_CIRCUIT_THRESHOLD: positiveInt.default(5),
+  UPSTREAM_CIRCUIT_COOLDOWN_MS: positiveInt.default(30_000),
   /** A generation that has not finished by then fails with DEADLINE_EXCEEDED. */
   GENERATION_DEADLINE_MS: positiveInt.default(30 * 60_000),
   /** Largest MP4 accepted from upstream. */
@@ -65,6 +68,7 @@ export interface Config {
   poll: { initialMs: number; maxMs: number; backoff: number };
   upstreamTimeoutMs: number;
   upstreamMaxRetries: number;
+  upstreamCircuit: { threshold: number; cooldownMs: number };
   generationDeadlineMs: number;
   maxVideoBytes: number;
   workerConcurrency: number;
@@ -101,6 +105,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     poll: { initialMs: e.POLL_INTERVAL_MS, maxMs: e.POLL_MAX_INTERVAL_MS, backoff: e.POLL_BACKOFF },
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
     upstreamMaxRetries: e.UPSTREAM_MAX_RETRIES,
+    upstreamCircuit: { threshold: e.UPSTREAM_CIRCUIT_THRESHOLD, cooldownMs: e.UPSTREAM_CIRCUIT_COOLDOWN_MS },
     generationDeadlineMs: e.GENERATION_DEADLINE_MS,
     maxVideoBytes: e.MAX_VIDEO_BYTES,
     workerConcurrency: e.WORKER_CONCURRENCY,

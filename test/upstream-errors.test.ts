@@ -126,3 +126,57 @@ describe('faults after submission', () => {
     expect(generation.error).toMatchObject({ code: 'OUTPUT_NOT_FOUND', upstreamStatus: 404 });
   });
 });
+
+describe('deadline and flapping', () => {
+  it('status flapping does not confuse the worker', async () => {
+    stack.segmind.faults.inject('status', { kind: 'flap' }, 3);
+    const { generation, sent } = await run('flapping');
+    expect(generation.status).toBe('SUCCEEDED');
+    expect(sent).toHaveLength(1);
+  });
+
+  it('a generation still unfinished at GENERATION_DEADLINE_MS fails with DEADLINE_EXCEEDED', async () => {
+    const slow = await startStack({ segmind: { processingMs: 60_000 }, env: { GENERATION_DEADLINE_MS: '1500' } });
+    try {
+      const result = await slow.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'too slow' } });
+      const extended = result.data!.extendVideo;
+      if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+      const generation = await waitForTerminal(slow, extended.generation.id);
+      expect(generation.status).toBe('FAILED');
+      expect(generation.error!.code).toBe('DEADLINE_EXCEEDED');
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens after consecutive server failures, pauses calls, reports it in /ready, and closes again', async () => {
+    const flaky = await startStack({ env: { UPSTREAM_CIRCUIT_THRESHOLD: '2', UPSTREAM_CIRCUIT_COOLDOWN_MS: '1500', UPSTREAM_MAX_RETRIES: '10' } });
+    try {
+      flaky.segmind.faults.inject('submit', { kind: 'http', status: 503 }, 2);
+      const result = await flaky.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'through an outage' } });
+      const extended = result.data!.extendVideo;
+      if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+
+      let ready: Response | undefined;
+      for (let attempt = 0; attempt < 100; attempt++) {
+        ready = await fetch(`${flaky.app.url}/ready`);
+        if (ready.status === 503) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(ready!.status).toBe(503);
+      expect(await ready!.json()).toMatchObject({ upstream: 'open' });
+
+      const generation = await waitForTerminal(flaky, extended.generation.id);
+      expect(generation.status).toBe('SUCCEEDED');
+      const sent = submissions(flaky);
+      expect(sent).toHaveLength(3);
+      // While open, nothing was sent: the third try waited out the cooldown.
+      expect(sent[2]!.at - sent[1]!.at).toBeGreaterThanOrEqual(1500);
+      expect((await fetch(`${flaky.app.url}/ready`)).status).toBe(200);
+    } finally {
+      await flaky.close();
+    }
+  });
+});

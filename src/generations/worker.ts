@@ -167,8 +167,10 @@ export class GenerationWorker {
       error instanceof UpstreamError
         ? error.retryable && (!submitting || error.options.certainlyNotReceived === true)
         : error.code !== 'OUTPUT_NOT_MP4' && error.code !== 'OUTPUT_TOO_LARGE';
-    if (retryable && generation.retryCount < this.maxRetries) {
-      await this.deps.db.generation.update({ where: { id: generation.id }, data: { retryCount: { increment: 1 } } });
+    // An open circuit made no call at all: wait for it without using up a retry (the deadline still applies).
+    const circuitOpen = error instanceof UpstreamError && error.code === 'UPSTREAM_CIRCUIT_OPEN';
+    if (circuitOpen || (retryable && generation.retryCount < this.maxRetries)) {
+      if (!circuitOpen) await this.deps.db.generation.update({ where: { id: generation.id }, data: { retryCount: { increment: 1 } } });
       const delay = backoffMs(generation.retryCount, this.deps.poll.initialMs, 60_000);
       const retryAt = error instanceof UpstreamError ? error.options.retryAt : undefined;
       const untilReset = retryAt ? retryAt.getTime() - Date.now() + Math.random() * 1000 : 0;

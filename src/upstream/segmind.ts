@@ -1,5 +1,6 @@
 import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
 import type { SegmindRequest } from '../generations/rules.js';
+import { CircuitBreaker } from './circuit.js';
 
 export const MODEL = 'pixverse-5-extend';
 
@@ -16,7 +17,8 @@ export type UpstreamErrorCode =
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
   | 'UPSTREAM_UNREACHABLE'
-  | 'UPSTREAM_PROTOCOL';
+  | 'UPSTREAM_PROTOCOL'
+  | 'UPSTREAM_CIRCUIT_OPEN';
 
 /** The contract's status table: what each status means and whether trying again can help. */
 const STATUS_CODES: Record<number, { code: UpstreamErrorCode; retryable: boolean; message: string }> = {
@@ -80,6 +82,10 @@ export interface SegmindClientOptions {
   apiKey: string;
   /** Budget for one call, connect to last byte. */
   timeoutMs: number;
+  /** Consecutive server errors, timeouts or connection failures that open the circuit. */
+  circuitThreshold?: number;
+  /** How long an open circuit refuses calls before one trial call. */
+  circuitCooldownMs?: number;
 }
 
 const JOB_STATUSES = new Set<UpstreamJobStatus>(['QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED']);
@@ -102,8 +108,10 @@ function parseMetrics(raw: unknown): UpstreamMetrics {
  */
 export class SegmindClient {
   private readonly agent: Dispatcher;
+  readonly circuit: CircuitBreaker;
 
   constructor(private readonly options: SegmindClientOptions) {
+    this.circuit = new CircuitBreaker(options.circuitThreshold ?? 5, options.circuitCooldownMs ?? 30_000);
     this.agent = new Agent({
       connectTimeout: Math.min(options.timeoutMs, 10_000),
       headersTimeout: options.timeoutMs,
@@ -167,7 +175,28 @@ export class SegmindClient {
     await this.agent.close();
   }
 
+  /** One HTTP call, counted by the circuit breaker: server-side trouble opens it, answers close it. */
   private async call(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    const retryAt = this.circuit.refuse();
+    if (retryAt) {
+      throw new UpstreamError('Segmind is failing; calls are paused for a while (circuit open)', 'UPSTREAM_CIRCUIT_OPEN', true, {
+        retryAt,
+        certainlyNotReceived: true,
+      });
+    }
+    try {
+      const json = await this.send(method, path, body, signal);
+      this.circuit.succeeded();
+      return json;
+    } catch (error) {
+      const serverSide = error instanceof UpstreamError && ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_UNREACHABLE'].includes(error.code);
+      if (serverSide) this.circuit.failed();
+      else this.circuit.succeeded(); // Segmind answered: it is up, whatever it said.
+      throw error;
+    }
+  }
+
+  private async send(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
     const deadline = AbortSignal.timeout(this.options.timeoutMs);
     let response: Dispatcher.ResponseData;
     try {

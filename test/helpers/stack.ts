@@ -78,6 +78,8 @@ export async function startStack(
     // Per-key limits get their own tests; elsewhere they would only get in the way.
     RATE_LIMIT_PER_MINUTE: '10000',
     MAX_CONCURRENT_PER_KEY: '10000',
+    // Fault tests in one file share a stack; only the circuit breaker's own test opens it.
+    UPSTREAM_CIRCUIT_THRESHOLD: '1000',
     ...options.env,
   });
   const app = await startApp(config, { logger, worker: options.worker });

@@ -154,6 +154,19 @@ describe('extendVideo end to end', () => {
     expect(submissions(stack).filter((r) => (r.body as { prompt?: string }).prompt === 'waves roll in').length).toBeGreaterThan(0);
   });
 
+  it('concurrent duplicates with one idempotency key make one generation and one submission', async () => {
+    const results = await Promise.all(Array.from({ length: 8 }, () => extend({ idempotencyKey: 'burst-1', prompt: 'once only' })));
+    const ids = new Set(results.map((r) => (r.__typename === 'ExtendVideoSuccess' ? r.generation.id : r.__typename)));
+    expect([...ids]).toHaveLength(1);
+    const [id] = [...ids];
+    await waitForTerminal(stack, id!);
+    expect(submissions(stack).filter((r) => (r.body as { prompt?: string }).prompt === 'once only')).toHaveLength(1);
+    // Another key may use the same idempotency key independently.
+    const other = await stack.newKey('other');
+    const theirs = await extend({ idempotencyKey: 'burst-1', prompt: 'once only' }, other);
+    expect(theirs.__typename === 'ExtendVideoSuccess' && theirs.generation.id).not.toBe(id);
+  });
+
   it('answers a request without a valid key with a 401 UNAUTHENTICATED error', async () => {
     for (const key of [null, 'xq_not-a-real-key']) {
       const response = await fetch(stack.graphqlUrl, {

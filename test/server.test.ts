@@ -62,3 +62,11 @@ describe('npm run apikey:create', () => {
     ).rejects.toMatchObject({ code: 2 });
   });
 });
+
+describe('secret scanning', () => {
+  it('every stack fails its close() if a key reached a response or log line', async () => {
+    const leaky = await startStack({ worker: false });
+    leaky.logs.push(JSON.stringify({ msg: `oops ${leaky.segmindKey}` }));
+    await expect(leaky.close()).rejects.toThrow(/Segmind key leaked/);
+  });
+});

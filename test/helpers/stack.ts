@@ -83,15 +83,33 @@ export async function startStack(
     ...options.env,
   });
   const app = await startApp(config, { logger, worker: options.worker });
-  const newKey = async (name = 'test') => (await createApiKey(app.db, name)).key;
+  const clientKeys: string[] = [];
+  const newKey = async (name = 'test') => {
+    const created = (await createApiKey(app.db, name)).key;
+    clientKeys.push(created);
+    return created;
+  };
   const key = await newKey();
+  // Everything the server said to a client, scanned for secrets when the stack closes.
+  const responses: string[] = [];
   const graphqlUrl = `${app.url}/graphql`;
 
   const executorFor = (apiKey: string | null) =>
     buildHTTPExecutor({ endpoint: graphqlUrl, headers: apiKey ? { 'x-api-key': apiKey } : {} });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the public signatures above carry the types
-  const run = async (document: TypedDocumentNode<any, any>, variables: unknown, apiKey: string | null | undefined) =>
-    executorFor(apiKey === undefined ? key : apiKey)({ document, variables: variables as Record<string, unknown> });
+  const run = async (document: TypedDocumentNode<any, any>, variables: unknown, apiKey: string | null | undefined) => {
+    const result = await executorFor(apiKey === undefined ? key : apiKey)({ document, variables: variables as Record<string, unknown> });
+    if (!(Symbol.asyncIterator in result)) {
+      responses.push(JSON.stringify(result));
+      return result;
+    }
+    return (async function* () {
+      for await (const event of result) {
+        responses.push(JSON.stringify(event));
+        yield event;
+      }
+    })();
+  };
 
   return {
     app,
@@ -108,6 +126,11 @@ export async function startStack(
       await app.close();
       await segmind.close();
       await rm(dataDir, { recursive: true, force: true });
+      // No response, log line or error of this stack may carry the Segmind key or a client key.
+      const said = [...responses, ...logs].join('\n');
+      for (const [name, secret] of [['the Segmind key', segmindKey], ...clientKeys.map((k) => ['a client key', k] as const)] as const) {
+        if (said.includes(secret)) throw new Error(`${name} leaked into a response or log line`);
+      }
     },
   };
 }

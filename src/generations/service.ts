@@ -6,6 +6,7 @@ import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, 
 import type { Generation } from '../generated/prisma/client.js';
 import type { JobQueue } from '../jobs/queue.js';
 import type { GenerationEvents } from './events.js';
+import { KeyedMutex } from './keyed-mutex.js';
 import { enforceKeyLimits, type KeyLimits } from './limits.js';
 import { estimatedCostUsd, parseExtendVideoInput, type ExtendVideoParams } from './rules.js';
 
@@ -36,6 +37,8 @@ function isUniqueViolation(error: unknown): boolean {
 }
 
 export class GenerationService {
+  private readonly keyTurns = new KeyedMutex();
+
   constructor(private readonly deps: GenerationServiceDeps) {}
 
   /** A generation owned by the key, or null: another key's generations look exactly like missing ones. */
@@ -76,7 +79,9 @@ export class GenerationService {
     if (available !== null && available < cost) throw new InsufficientCreditsError(cost, available);
 
     try {
-      const generation = await this.deps.db.$transaction(async (tx) => {
+      // In this process, one key's requests take turns in memory; across processes, the advisory
+      // lock below makes the limit checks and the insert atomic per key.
+      const generation = await this.keyTurns.run(apiKeyId, () => this.deps.db.$transaction(async (tx) => {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${apiKeyId}))`;
         await enforceKeyLimits(tx, apiKeyId, cost, this.deps.limits);
         const row = await tx.generation.create({
@@ -98,7 +103,7 @@ export class GenerationService {
         });
         await this.deps.queue.enqueue(row.id, { db: fromPrisma(tx) });
         return row;
-      });
+      }, { maxWait: 10_000, timeout: 15_000 }));
       this.deps.reserveCredits(cost);
       this.deps.events.generationUpdated(generation.id);
       return generation;

@@ -68,15 +68,31 @@ export class JobQueue {
    * dies in between, the stately policy keeps the chain from forking.
    */
   async work(concurrency: number, step: (job: GenerationJob) => Promise<StepOutcome>): Promise<void> {
-    await this.boss.work<GenerationJob>(
+    // Each fetch takes up to `batch` due steps and runs them side by side; while fetches come back
+    // full, workers fetch again at once instead of waiting for the next poll.
+    const batch = 8;
+    await this.boss.work(
       GENERATION_QUEUE,
-      { localConcurrency: concurrency, batchSize: 1, pollingIntervalSeconds: 0.5 },
-      async (jobs) => {
-        for (const job of jobs) {
-          const outcome = await step(job.data);
-          if (outcome.next === 'again') await this.enqueue(job.data.generationId, { afterMs: outcome.afterMs });
-        }
+      {
+        localConcurrency: Math.max(1, Math.ceil(concurrency / batch)),
+        batchSize: Math.min(batch, concurrency),
+        pollingIntervalSeconds: 0.5,
+        burstWhenBatchFull: true,
+        perJobResults: true,
       },
+      async (jobs: { id: string; data: GenerationJob }[]) =>
+        Promise.all(
+          jobs.map(async (job) => {
+            try {
+              const outcome = await step(job.data);
+              if (outcome.next === 'again') await this.enqueue(job.data.generationId, { afterMs: outcome.afterMs });
+              return { id: job.id, status: 'completed' as const };
+            } catch (error) {
+              this.logger.error({ err: error, generationId: job.data.generationId }, 'generation step failed; it will be retried');
+              return { id: job.id, status: 'failed' as const, output: { message: (error as Error).message } };
+            }
+          }),
+        ),
     );
   }
 

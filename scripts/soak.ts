@@ -18,8 +18,12 @@ import { createLogger } from '../src/logger.js';
 import type { Fault, SimRoute } from '../src/upstream/simulator/index.js';
 import { startSimulator } from '../src/upstream/simulator/index.js';
 
-const { values } = parseArgs({ options: { count: { type: 'string', default: '500' }, 'fault-rate': { type: 'string', default: '0.1' } } });
+const { values } = parseArgs({
+  options: { count: { type: 'string', default: '500' }, keys: { type: 'string', default: '25' }, 'fault-rate': { type: 'string', default: '0.1' } },
+});
 const COUNT = Number(values.count);
+/** Calls are spread over this many API keys, as from many tenants: one key's requests are admitted one at a time. */
+const KEYS = Number(values.keys);
 const FAULT_RATE = Number(values['fault-rate']);
 const DEADLINE_MS = 180_000;
 
@@ -110,9 +114,9 @@ async function main() {
   }, 200);
 
   const db = createDb(databaseUrl, { max: 4 });
-  const { key } = await createApiKey(db, 'soak');
+  const keys = await Promise.all(Array.from({ length: KEYS }, (_, i) => createApiKey(db, `soak ${i}`).then((created) => created.key)));
 
-  console.log(`soak: ${COUNT} concurrent extendVideo calls against ${url} (fake Segmind ${fake.url}, ${FAULT_RATE * 100}% faults)`);
+  console.log(`soak: ${COUNT} concurrent extendVideo calls from ${KEYS} keys against ${url} (fake Segmind ${fake.url}, ${FAULT_RATE * 100}% faults)`);
   const started = Date.now();
   const latencies: number[] = [];
   const rejected: Record<string, number> = {};
@@ -122,7 +126,7 @@ async function main() {
       const t0 = performance.now();
       const response = await fetch(`${url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': key },
+        headers: { 'content-type': 'application/json', 'x-api-key': keys[i % KEYS]! },
         body: JSON.stringify({
           query: 'mutation($input: ExtendVideoInput!) { extendVideo(input: $input) { __typename ... on ExtendVideoSuccess { generation { id } } } }',
           variables: { input: { videoUrl: 'https://videos.example/soak.mp4', prompt: `soak #${i}`, quality: (['Q360P', 'Q540P', 'Q720P'] as const)[i % 3] } },
@@ -158,7 +162,7 @@ async function main() {
   const sorted = [...latencies].sort((a, b) => a - b);
   const failedTotal = Object.values(failedBy).reduce((a, b) => a + b, 0);
 
-  const command = `npm run soak -- --count ${COUNT} --fault-rate ${FAULT_RATE}`;
+  const command = `npm run soak -- --count ${COUNT} --keys ${KEYS} --fault-rate ${FAULT_RATE}`;
   const figures = [
     ['extendVideo calls', COUNT],
     ['accepted', accepted.length],
@@ -184,7 +188,7 @@ It starts the real server as a child process on real PostgreSQL (\`DATABASE_URL\
 cluster), points it at a fake Segmind on 127.0.0.1 that keeps jobs QUEUED for 3 s and PROCESSING for
 7 s and injects faults into about ${FAULT_RATE * 100}% of its answers (429 with a reset time, 500, 502,
 504, status flapping, truncated and failing downloads), fires ${COUNT} concurrent \`extendVideo\`
-mutations, and waits until every generation is terminal.
+mutations spread over ${KEYS} API keys, and waits until every generation is terminal.
 
 Machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}. Run at ${new Date().toISOString()}.
 

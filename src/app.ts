@@ -16,7 +16,7 @@ import { createVideoHandler } from './http/videos.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { schema } from './schema/index.js';
-import { LocalVideoStorage } from './storage/storage.js';
+import { LocalVideoStorage, removeStaleTempFiles } from './storage/storage.js';
 import { CreditGauge } from './upstream/credits.js';
 import { SegmindClient } from './upstream/segmind.js';
 import { startSimulator, type SimulatorHandle } from './upstream/simulator/index.js';
@@ -87,6 +87,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     cleanups.push(() => segmind.close());
 
     const storage = new LocalVideoStorage(config.storageDir);
+    const stale = await removeStaleTempFiles(await storage.tempDir(), 60 * 60_000);
+    if (stale) logger.info({ files: stale }, 'removed partial downloads left by an earlier crash');
     const pubsub = createPubSub<{ generationUpdated: [generationId: string, payload: string] }>();
     const events = { generationUpdated: (id: string) => pubsub.publish('generationUpdated', id, id) };
     const credits = new CreditGauge(() => segmind.credits(), logger);

@@ -21,19 +21,26 @@ const keys = <T extends object>(record: T) => Object.keys(record) as [keyof T & 
 
 /** PixVerse counts characters, not UTF-16 code units. */
 const characters = (value: string) => [...value].length;
-const text = (max: number) =>
-  z.string().refine((value) => characters(value) <= max, { message: `must be at most ${max} characters` });
 
-const httpUrl = z
-  .string()
+/** Blank as Segmind's Python side strips it (str.isspace): JavaScript's \s less U+FEFF, plus U+001C-U+001F and U+0085. */
+const isBlank = (value: string) => [...value].every((ch) => (/\s/.test(ch) && ch !== '\ufeff') || (ch >= '\x1c' && ch <= '\x1f') || ch === '\x85');
+
+/** Text JSON can carry but PostgreSQL and Segmind cannot: NUL, and unpaired surrogates. */
+const storable = z.string().refine((value) => !value.includes('\0') && value.isWellFormed(), {
+  message: 'must not contain NUL or unpaired surrogate characters',
+});
+
+const text = (max: number) => storable.refine((value) => characters(value) <= max, { message: `must be at most ${max} characters` });
+
+const httpUrl = storable
   .refine((value) => characters(value) <= 2048, { message: 'must be at most 2048 characters' })
   .refine(
     (value) => {
-      // The URL parser would quietly strip or encode these; Segmind takes the string as given.
-      if (/[\s\p{Cc}]/u.test(value)) return false;
+      // Checked as written: the URL parser would quietly repair "http:host", "http:///x", "http:\\host"
+      // or strip whitespace, but Segmind receives the string itself.
+      if (!/^https?:\/\/[^/\\?#\s]/i.test(value) || /[\s\p{Cc}\\]/u.test(value)) return false;
       try {
-        const url = new URL(value);
-        return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+        return new URL(value).hostname !== '';
       } catch {
         return false;
       }
@@ -41,24 +48,24 @@ const httpUrl = z
     { message: 'must be an absolute http or https URL' },
   );
 
-/**
- * Every rule of Segmind's pixverse-5-extend contract, stated once. The GraphQL input, the
- * worker and the docs all derive from this schema.
- */
-export const ExtendVideoRules = z
-  .object({
-    videoUrl: httpUrl.nullish(),
-    sourceGenerationId: z.string().min(1).nullish(),
-    prompt: text(2048).refine((value) => value.trim() !== '', { message: 'must not be blank' }),
-    negativePrompt: text(2048).nullish(),
-    duration: z.union(DURATIONS.map((d) => z.literal(d)), { error: 'must be 5 or 8' }),
-    quality: z.enum(keys(QUALITY_UPSTREAM)),
-    motionMode: z.enum(keys(MOTION_UPSTREAM)),
-    seed: z.int().min(1, 'must be between 1 and 999999').max(999_999, 'must be between 1 and 999999').nullish(),
-    style: z.enum(keys(STYLE_UPSTREAM)).nullish(),
-    idempotencyKey: z.string().min(1).max(255).nullish(),
-  })
-  .superRefine((input, ctx) => {
+const FieldRules = z.object({
+  videoUrl: httpUrl.nullish(),
+  sourceGenerationId: storable.min(1).nullish(),
+  prompt: text(2048).refine((value) => !isBlank(value), { message: 'must not be blank' }),
+  negativePrompt: text(2048).nullish(),
+  duration: z.union(DURATIONS.map((d) => z.literal(d)), { error: 'must be 5 or 8' }),
+  quality: z.enum(keys(QUALITY_UPSTREAM)),
+  motionMode: z.enum(keys(MOTION_UPSTREAM)),
+  seed: z.int().min(1, 'must be between 1 and 999999').max(999_999, 'must be between 1 and 999999').nullish(),
+  style: z.enum(keys(STYLE_UPSTREAM)).nullish(),
+  idempotencyKey: storable.min(1).max(255).nullish(),
+});
+
+/** The rules that tie fields together; checked even when a single field is also wrong. */
+const CrossFieldRules = z
+  .looseObject({})
+  .superRefine((raw, ctx) => {
+    const input = raw as Record<string, unknown>;
     const sources = [input.videoUrl, input.sourceGenerationId].filter((value) => value != null).length;
     if (sources !== 1) {
       for (const path of ['videoUrl', 'sourceGenerationId']) {
@@ -75,6 +82,13 @@ export const ExtendVideoRules = z
       ctx.addIssue({ code: 'custom', path: ['motionMode'], message: 'Q1080P quality requires NORMAL motion' });
     }
   });
+
+/**
+ * Every rule of Segmind's pixverse-5-extend contract, stated once. The GraphQL input, the
+ * worker and the docs all derive from this schema. Both halves run, so one answer names every
+ * offending field.
+ */
+export const ExtendVideoRules = z.intersection(FieldRules, CrossFieldRules);
 
 export type ExtendVideoInput = z.input<typeof ExtendVideoRules>;
 export type ExtendVideoParams = z.output<typeof ExtendVideoRules>;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { fromPrisma } from 'pg-boss';
 import type { Db } from '../db/client.js';
@@ -99,6 +99,7 @@ export class GenerationService {
             sourceId: params.sourceGenerationId ?? null,
             idempotencyKey: params.idempotencyKey ?? null,
             paramsHash: hash,
+            plannedVideoId: randomBytes(16).toString('base64url'),
           },
         });
         await this.deps.queue.enqueue(row.id, { db: fromPrisma(tx) });

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Db } from '../db/client.js';
 import type { Generation } from '../generated/prisma/client.js';
 import type { StepOutcome } from '../jobs/queue.js';
@@ -119,7 +118,7 @@ export class GenerationWorker {
     }
     if (result.status !== 'COMPLETED') return again(this.deps.poll.initialMs);
 
-    const videoId = randomBytes(16).toString('base64url');
+    const videoId = generation.plannedVideoId;
     const key = `${videoId}.mp4`;
     const video = await downloadVideo(result.outputUrl, this.deps.storage, key, { maxBytes: this.deps.maxVideoBytes });
     try {
@@ -149,9 +148,10 @@ export class GenerationWorker {
         }),
       ]);
     } catch (error) {
-      // Another step finished first, or the generation was canceled meanwhile: drop our copy.
-      await this.deps.storage.delete(key).catch(() => {});
-      const current = await this.deps.db.generation.findUnique({ where: { id: generation.id }, select: { status: true } });
+      // Another step finished first (its file is this same key: keep it), or the generation was
+      // canceled meanwhile (nothing refers to the file: drop it).
+      const current = await this.deps.db.generation.findUnique({ where: { id: generation.id }, select: { status: true, video: { select: { id: true } } } });
+      if (!current?.video) await this.deps.storage.delete(key).catch(() => {});
       if (current?.status !== 'RUNNING') return done;
       throw error;
     }

@@ -1,6 +1,6 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import type { Plugin } from 'graphql-yoga';
+import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OneExtendVideoPerOperation } from '../schema/operation-rules.js';
 
@@ -19,6 +19,23 @@ export function securityPlugins(): Plugin[] {
     // ours sends x-api-key, so requiring a custom header costs them nothing.
     useCSRFPrevention({ requestHeaders: ['x-api-key', 'x-graphql-yoga-csrf'] }),
     { onValidate: ({ addValidationRule }) => addValidationRule(OneExtendVideoPerOperation) },
+    // yoga parses `variables`/`extensions` of GET and form requests with a bare JSON.parse;
+    // malformed JSON there is the client's mistake (400), not a server error (500).
+    {
+      onRequestParse({ requestParser, setRequestParser }) {
+        if (!requestParser) return;
+        setRequestParser(async (request) => {
+          try {
+            return await requestParser(request);
+          } catch (error) {
+            if (error instanceof SyntaxError) {
+              throw createGraphQLError(`Malformed JSON in the request: ${error.message}`, { extensions: { http: { status: 400 } } });
+            }
+            throw error;
+          }
+        });
+      },
+    },
   ];
 }
 

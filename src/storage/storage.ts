@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
@@ -115,4 +115,21 @@ export class LocalVideoStorage implements VideoStorage {
     await this.init();
     return this.tmp;
   }
+}
+
+/**
+ * Removes temporary files older than `olderThanMs` from `dir`: downloads a process was killed in
+ * the middle of. Younger files may belong to a download still running in another process.
+ */
+export async function removeStaleTempFiles(dir: string, olderThanMs: number): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const path = join(dir, name);
+    const info = await stat(path).catch(() => null);
+    if (info?.isFile() && Date.now() - info.mtimeMs > olderThanMs) {
+      await unlink(path).catch(() => {});
+      removed++;
+    }
+  }
+  return removed;
 }

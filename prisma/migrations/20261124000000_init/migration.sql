@@ -39,6 +39,7 @@ CREATE TABLE "Generation" (
     "sourceId" TEXT,
     "idempotencyKey" TEXT,
     "paramsHash" TEXT NOT NULL,
+    "plannedVideoId" TEXT NOT NULL,
     "submitStartedAt" TIMESTAMP(3),
     "upstreamRequestId" TEXT,
     "upstreamStatus" TEXT,
@@ -74,6 +75,9 @@ CREATE TABLE "Video" (
 
 -- CreateIndex
 CREATE UNIQUE INDEX "ApiKey_keyHash_key" ON "ApiKey"("keyHash");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "Generation_plannedVideoId_key" ON "Generation"("plannedVideoId");
 
 -- CreateIndex
 CREATE UNIQUE INDEX "Generation_upstreamRequestId_key" ON "Generation"("upstreamRequestId");

@@ -40,8 +40,9 @@ function checkVideoUrl(v: unknown): string | undefined {
   if (typeof v !== 'string') return 'must be a string';
   if (v.length === 0) return 'is required';
   if (charLength(v) > MAX_TEXT) return `must be at most ${MAX_TEXT} characters`;
-  // A URI has no whitespace or control characters; the URL parser would silently strip some.
-  if (/[\s\p{Cc}]/u.test(v)) return 'must be an absolute http or https URL';
+  // A URI has no whitespace, control characters or backslashes, and names its host after "//";
+  // the URL parser would silently repair "http:host" or strip some characters.
+  if (/[\s\p{Cc}\\]/u.test(v) || !/^https?:\/\/[^/?#]/i.test(v)) return 'must be an absolute http or https URL';
   let url: URL;
   try {
     url = new URL(v); // no base: only absolute URLs parse
@@ -57,7 +58,8 @@ function checkVideoUrl(v: unknown): string | undefined {
 function checkText(v: unknown, required: boolean): string | undefined {
   if (v === undefined) return required ? 'is required' : undefined;
   if (typeof v !== 'string') return 'must be a string';
-  if (required && v.trim() === '') return 'must not be blank';
+  // Blank as Python's str.strip() sees it: not quite JavaScript's trim().
+  if (required && [...v].every((ch) => (/\s/.test(ch) && ch !== '\ufeff') || (ch >= '\x1c' && ch <= '\x1f') || ch === '\x85')) return 'must not be blank';
   if (charLength(v) > MAX_TEXT) return `must be at most ${MAX_TEXT} characters`;
   return undefined;
 }

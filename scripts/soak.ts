@@ -198,6 +198,11 @@ ${figures.map(([name, value]) => `| ${name} | ${value} |`).join('\n')}
 
 "Lost" counts accepted calls without a terminal generation; "duplicate billable submissions" counts
 jobs the fake accepted beyond the first for one generation.
+Injected faults wait in per-route queues of the fake and hit the next requests on that route, so
+they arrive in clusters; a generation that meets more consecutive faults than
+\`UPSTREAM_MAX_RETRIES\` fails with the reason shown rather than being retried forever. The load
+generator, the fake (which also encodes the MP4s) and the server share the machine's cores, so the
+mutation latency here is a figure under heavy contention, not a benchmark.
 `;
   await writeFile(new URL('../RELIABILITY.md', import.meta.url), report);
   console.log('wrote RELIABILITY.md');

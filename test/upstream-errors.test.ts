@@ -94,6 +94,21 @@ describe('faults after submission', () => {
     expect(sent).toHaveLength(1);
   });
 
+  it('a status poll that times out is retried without resubmitting', async () => {
+    stack.segmind.faults.inject('status', { kind: 'delay', ms: 1500 }); // UPSTREAM_TIMEOUT_MS is 1000 here
+    const { generation, sent } = await run('poll timeout');
+    expect(generation.status).toBe('SUCCEEDED');
+    expect(sent).toHaveLength(1);
+  });
+
+  it('dropped connections on status and result are retried without resubmitting', async () => {
+    stack.segmind.faults.inject('status', { kind: 'drop' });
+    stack.segmind.faults.inject('result', { kind: 'drop' });
+    const { generation, sent } = await run('dropped polls');
+    expect(generation.status).toBe('SUCCEEDED');
+    expect(sent).toHaveLength(1);
+  });
+
   it('an expired v2 result (404) fails as UPSTREAM_NOT_FOUND', async () => {
     stack.segmind.faults.inject('status', { kind: 'http', status: 404, body: JSON.stringify({ error: 'Request not found' }) });
     const { generation, sent } = await run('expired');

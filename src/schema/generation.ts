@@ -91,6 +91,14 @@ export const Generation = builder.prismaNode('Generation', {
   }),
 });
 
+// A federation entity: other subgraphs can extend Generation by its (global) id. Like node(id:),
+// it resolves only the caller's own generations; the gateway forwards x-api-key.
+builder.asEntity(Generation, {
+  key: builder.selection<{ id: string }>('id'),
+  resolveReference: (reference, ctx) =>
+    ctx.apiKey ? ctx.db.generation.findFirst({ where: { id: generationIdFrom(reference.id), apiKeyId: ctx.apiKey.id } }) : null,
+});
+
 builder.queryType({});
 
 builder.queryFields((t) => ({

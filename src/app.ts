@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import { Redis } from 'ioredis';
 import { authenticate } from './auth/api-keys.js';
 import type { Config } from './config.js';
 import type { RequestContext } from './context.js';
@@ -25,8 +27,8 @@ export interface App {
   /** Where the HTTP server listens, e.g. http://127.0.0.1:4000 */
   url: string;
   publicBaseUrl: string;
-  server: Server;
-  yoga: YogaServerInstance<Record<string, never>, RequestContext>;
+  server: Server | null;
+  yoga: YogaServerInstance<Record<string, never>, RequestContext> | null;
   db: Db;
   databaseUrl: string;
   queue: JobQueue;
@@ -39,6 +41,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Work the job queue in this process (default true). */
   worker?: boolean;
+  /** Serve HTTP (default true); `npm run worker` runs without it. */
+  http?: boolean;
 }
 
 /** Starts everything extendql needs, in dependency order, and returns a handle to stop it. */
@@ -89,7 +93,20 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const storage = new LocalVideoStorage(config.storageDir);
     const stale = await removeStaleTempFiles(await storage.tempDir(), 60 * 60_000);
     if (stale) logger.info({ files: stale }, 'removed partial downloads left by an earlier crash');
-    const pubsub = createPubSub<{ generationUpdated: [generationId: string, payload: string] }>();
+    // In one process, events stay in memory; with REDIS_URL they reach every process, so a
+    // subscriber on one instance hears about work done by a worker on another.
+    let eventTarget: ReturnType<typeof createRedisEventTarget> | undefined;
+    if (config.redisUrl) {
+      const publishClient = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+      const subscribeClient = new Redis(config.redisUrl, { lazyConnect: true });
+      await Promise.all([publishClient.connect(), subscribeClient.connect()]);
+      cleanups.push(async () => {
+        publishClient.disconnect();
+        subscribeClient.disconnect();
+      });
+      eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
+    }
+    const pubsub = createPubSub<{ generationUpdated: [generationId: string, payload: string] }>(eventTarget ? { eventTarget } : undefined);
     const events = { generationUpdated: (id: string) => pubsub.publish('generationUpdated', id, id) };
     const credits = new CreditGauge(() => segmind.credits(), logger);
 
@@ -122,6 +139,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       await queue.work(config.workerConcurrency, (job) => worker.step(job.generationId));
       // Stopped before the upstream client and the database: steps in flight finish first.
       cleanups.push(() => queue.stop({ graceful: true, timeoutMs: config.shutdownGraceMs }));
+    }
+
+    if (options.http === false) {
+      logger.info({ worker: options.worker ?? true }, 'extendql worker is running (no HTTP server)');
+      return { url: '', publicBaseUrl, server: null, yoga: null, db, databaseUrl, queue, simulator, logger, close };
     }
 
     const yoga = createYoga<Record<string, never>, RequestContext>({

@@ -12,6 +12,8 @@ const EnvSchema = z.object({
   DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/ })),
   /** Segmind credential. Unset: the built-in simulator answers instead of Segmind. */
   SEGMIND_API_KEY: optional(z.string().min(1)),
+  /** Redis for subscription events across processes. Unset: events stay inside each process. */
+  REDIS_URL: optional(z.url({ protocol: /^rediss?$/ })),
   SEGMIND_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.segmind.com'),
   /** Public origin of this server, used for video URLs and the source URLs sent to Segmind. */
   PUBLIC_BASE_URL: optional(z.url({ protocol: /^https?$/ })),
@@ -46,6 +48,8 @@ const EnvSchema = z.object({
   MAX_REQUEST_BYTES: positiveInt.default(1024 * 1024),
   /** On SIGTERM, how long running steps may take to finish before the process exits anyway. */
   SHUTDOWN_GRACE_MS: positiveInt.default(20_000),
+  /** Whether `npm start` also works the job queue; false for API-only instances beside `npm run worker`. */
+  WORKER_ENABLED: z.stringbool().default(true),
   /** Jobs one process works on at once. Polling jobs are short, so this can be generous. */
   WORKER_CONCURRENCY: positiveInt.default(8),
   /** Simulator timings, used only when SEGMIND_API_KEY is unset. */
@@ -59,6 +63,7 @@ export type Env = z.infer<typeof EnvSchema>;
 
 export interface Config {
   databaseUrl: string | undefined;
+  redisUrl: string | undefined;
   segmind: { apiKey: string | undefined; baseUrl: string };
   publicBaseUrl: string | undefined;
   host: string;
@@ -72,6 +77,7 @@ export interface Config {
   generationDeadlineMs: number;
   maxVideoBytes: number;
   workerConcurrency: number;
+  workerEnabled: boolean;
   jobSuperviseIntervalSeconds: number;
   shutdownGraceMs: number;
   maxRequestBytes: number;
@@ -96,6 +102,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const dataDir = resolve(e.DATA_DIR);
   return {
     databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
     segmind: { apiKey: e.SEGMIND_API_KEY, baseUrl: e.SEGMIND_BASE_URL.replace(/\/+$/, '') },
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     host: e.HOST,
@@ -109,6 +116,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     generationDeadlineMs: e.GENERATION_DEADLINE_MS,
     maxVideoBytes: e.MAX_VIDEO_BYTES,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    workerEnabled: e.WORKER_ENABLED,
     jobSuperviseIntervalSeconds: e.JOB_SUPERVISE_INTERVAL_SECONDS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     maxRequestBytes: e.MAX_REQUEST_BYTES,

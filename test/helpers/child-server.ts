@@ -1,29 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { buildHTTPExecutor } from '@graphql-tools/executor-http';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import type { ExecutionResult } from 'graphql';
-import pg from 'pg';
-import { inject } from 'vitest';
+import { createTestDatabase } from './stack.js';
 
 /** The project root: the child runs `src/server.ts` from here, as `npm start` would. */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A fresh, empty database on the suite's PostgreSQL (the first server start migrates it). */
-export async function createFreshDatabase(): Promise<string> {
-  const admin = new URL(inject('adminDatabaseUrl'));
-  const name = `extendql_crash_${randomBytes(6).toString('hex')}`;
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await client.end();
-  }
-  admin.pathname = `/${name}`;
-  return admin.toString();
-}
+export const createFreshDatabase = createTestDatabase;
 
 export interface ChildExit {
   code: number | null;
@@ -52,8 +38,12 @@ const running = new Set<ChildProcess>();
  * Starts `node --import tsx src/server.ts` with exactly the given environment (plus PATH and HOME),
  * and waits for the "extendql is listening" log line.
  */
-export async function startChildServer(env: Record<string, string>, options: { startTimeoutMs?: number } = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+export async function startChildServer(
+  env: Record<string, string>,
+  options: { startTimeoutMs?: number; entry?: 'src/server.ts' | 'src/worker.ts' } = {},
+): Promise<ChildServer> {
+  const entry = options.entry ?? 'src/server.ts';
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -78,6 +68,7 @@ export async function startChildServer(env: Record<string, string>, options: { s
         const entry = JSON.parse(line) as Record<string, unknown>;
         logs.push(entry);
         if (entry.msg === 'extendql is listening' && typeof entry.url === 'string') onListening(entry.url);
+        if (entry.msg === 'extendql worker is running (no HTTP server)') onListening('');
       } catch {
         // not a log line
       }

@@ -17,7 +17,8 @@ import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../
 /** Simulated MP4s are cached across test files: the same sizes are made once. */
 const MEDIA_DIR = join(tmpdir(), 'extendql-test-media');
 
-async function createTestDatabase(): Promise<string> {
+/** A fresh, empty database on the suite's PostgreSQL; the first start migrates it. */
+export async function createTestDatabase(): Promise<string> {
   const admin = new URL(inject('adminDatabaseUrl'));
   const name = `extendql_test_${randomBytes(6).toString('hex')}`;
   const client = new pg.Client({ connectionString: admin.toString() });

@@ -1,0 +1,45 @@
+import type { App } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import type { Logger } from './logger.js';
+
+/** The configuration, or exit 2 with the offending variables named. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+/**
+ * SIGINT/SIGTERM: stop taking work, let running steps finish within SHUTDOWN_GRACE_MS, exit 0.
+ * Whatever is still running after the grace period is retried by another process later. A
+ * second signal exits at once.
+ */
+export function stopOnSignals(app: App, config: Config, logger: Logger): void {
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting without waiting');
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal }, 'shutting down: no new work is taken; running steps may finish');
+      setTimeout(() => process.exit(1), config.shutdownGraceMs + 5000).unref();
+      app.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
+}
+
+export function exitOnFailure(error: unknown): never {
+  console.error(error);
+  process.exit(1);
+}

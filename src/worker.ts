@@ -1,0 +1,11 @@
+import { startApp } from './app.js';
+import { createLogger } from './logger.js';
+import { exitOnFailure, loadConfigOrExit, stopOnSignals } from './process.js';
+
+/**
+ * `npm run worker`: works the job queue with no HTTP server. Run as many as you like beside the
+ * servers; they share the queue in PostgreSQL (and subscription events through REDIS_URL).
+ */
+const config = loadConfigOrExit();
+const logger = createLogger(config.logLevel);
+startApp(config, { logger, http: false }).then((app) => stopOnSignals(app, config, logger), exitOnFailure);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
 import { Redis } from 'ioredis';
@@ -17,6 +18,7 @@ import { bodyLimitExceeded, securityPlugins } from './http/security.js';
 import { createVideoHandler } from './http/videos.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
+import { Metrics } from './metrics.js';
 import { schema } from './schema/index.js';
 import { LocalVideoStorage, removeStaleTempFiles } from './storage/storage.js';
 import { CreditGauge } from './upstream/credits.js';
@@ -81,7 +83,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         'SEGMIND_API_KEY is not set: SIMULATING Segmind. Videos are generated locally and marked as simulated; no credits are spent. Set SEGMIND_API_KEY to use the real service.',
       );
     }
+    const metrics = new Metrics({
+      generationsByStatus: async () =>
+        Object.fromEntries((await db.generation.groupBy({ by: ['status'], _count: { _all: true } })).map((row) => [row.status, row._count._all])),
+      queueDepth: () => queue.depth(),
+    });
     const segmind = new SegmindClient({
+      observe: (operation, outcome, seconds) => metrics.upstreamSeconds.observe({ operation, outcome }, seconds),
       baseUrl: segmindUrl,
       apiKey: segmindKey,
       timeoutMs: config.upstreamTimeoutMs,
@@ -135,6 +143,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         deadlineMs: config.generationDeadlineMs,
         maxVideoBytes: config.maxVideoBytes,
         maxRetries: config.upstreamMaxRetries,
+        onRetry: (code) => metrics.retries.inc({ code }),
       });
       await queue.work(config.workerConcurrency, (job) => worker.step(job.generationId));
       // Stopped before the upstream client and the database: steps in flight finish first.
@@ -168,6 +177,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       batching: false,
       plugins: [
         ...securityPlugins(),
+        usePrometheus({
+          registry: metrics.registry,
+          endpoint: '/metrics',
+          metrics: { graphql_yoga_http_duration: true, graphql_envelop_request_duration: true, graphql_envelop_error_result: true },
+        }),
         useReadinessCheck({
           endpoint: '/ready',
           // Ready when the database answers and the upstream circuit is not open.

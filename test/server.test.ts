@@ -27,6 +27,22 @@ describe('HTTP surface', () => {
     expect((await fetch(`${stack.app.url}/ready`)).status).toBe(200);
   });
 
+  it('serves Prometheus metrics: GraphQL, generations by status, upstream latency, queue depth', async () => {
+    const { ExtendVideoDocument } = await import('./gql/graphql.js');
+    const { waitForTerminal } = await import('./helpers/stack.js');
+    const created = (await stack.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'measured' } })).data!.extendVideo;
+    if (created.__typename !== 'ExtendVideoSuccess') throw new Error(created.__typename);
+    await waitForTerminal(stack, created.generation.id);
+    const response = await fetch(`${stack.app.url}/metrics`);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).toMatch(/^extendql_generations\{status="SUCCEEDED"\} 1$/m);
+    expect(text).toMatch(/^extendql_upstream_request_duration_seconds_count\{operation="submit",outcome="ok"\} 1$/m);
+    expect(text).toMatch(/^extendql_queue_depth \d+$/m);
+    expect(text).toContain('graphql_yoga_http_duration');
+    expect(text).not.toContain(stack.key);
+  });
+
   it('answers an unknown video with 404', async () => {
     const response = await fetch(`${stack.app.url}/videos/AAAAAAAAAAAAAAAAAAAAAA.mp4`);
     expect(response.status).toBe(404);

@@ -20,6 +20,8 @@ export interface WorkerDeps {
   maxVideoBytes: number;
   /** Transient failures of one step tolerated before the generation fails. */
   maxRetries?: number;
+  /** Told of every retry, for metrics. */
+  onRetry?(code: string): void;
 }
 
 export interface StepFailure {
@@ -171,6 +173,7 @@ export class GenerationWorker {
     const circuitOpen = error instanceof UpstreamError && error.code === 'UPSTREAM_CIRCUIT_OPEN';
     if (circuitOpen || (retryable && generation.retryCount < this.maxRetries)) {
       if (!circuitOpen) await this.deps.db.generation.update({ where: { id: generation.id }, data: { retryCount: { increment: 1 } } });
+      this.deps.onRetry?.(error.code);
       const delay = backoffMs(generation.retryCount, this.deps.poll.initialMs, 60_000);
       const retryAt = error instanceof UpstreamError ? error.options.retryAt : undefined;
       const untilReset = retryAt ? retryAt.getTime() - Date.now() + Math.random() * 1000 : 0;

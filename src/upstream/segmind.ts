@@ -86,6 +86,8 @@ export interface SegmindClientOptions {
   circuitThreshold?: number;
   /** How long an open circuit refuses calls before one trial call. */
   circuitCooldownMs?: number;
+  /** Told the duration of every call that was made, for metrics. */
+  observe?(operation: string, outcome: string, seconds: number): void;
 }
 
 const JOB_STATUSES = new Set<UpstreamJobStatus>(['QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED']);
@@ -184,14 +186,20 @@ export class SegmindClient {
         certainlyNotReceived: true,
       });
     }
+    const started = performance.now();
+    // Requests ids are not a label: /v2/requests/{id}/status becomes "status".
+    const operation = method === 'POST' ? 'submit' : path.endsWith('/status') ? 'status' : path.startsWith('/v2/requests/') ? 'result' : 'credits';
+    const observe = (outcome: string) => this.options.observe?.(operation, outcome, (performance.now() - started) / 1000);
     try {
       const json = await this.send(method, path, body, signal);
       this.circuit.succeeded();
+      observe('ok');
       return json;
     } catch (error) {
       const serverSide = error instanceof UpstreamError && ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_UNREACHABLE'].includes(error.code);
       if (serverSide) this.circuit.failed();
       else this.circuit.succeeded(); // Segmind answered: it is up, whatever it said.
+      observe(error instanceof UpstreamError ? error.code : 'error');
       throw error;
     }
   }

@@ -16,6 +16,7 @@ import { GenerationWorker } from './generations/worker.js';
 import { graphiqlOptions } from './graphiql.js';
 import { bodyLimitExceeded, securityPlugins } from './http/security.js';
 import { createVideoHandler } from './http/videos.js';
+import { attachWebSocket } from './http/websocket.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
@@ -216,6 +217,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
           server.closeAllConnections();
         }),
     );
+    const closeWebSocket = attachWebSocket(server, yoga);
+    cleanups.push(closeWebSocket);
     const { port } = server.address() as AddressInfo;
     const localHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
     const url = `http://${localHost}:${port}`;

@@ -78,7 +78,14 @@ export const Generation = builder.prismaNode('Generation', {
       description: 'Generations that extend this one, newest first',
     }),
     video: t.relation('video', { nullable: true }),
-    upstreamStatus: t.exposeString('upstreamStatus', { nullable: true, description: "Segmind's last reported job status" }),
+    upstreamStatus: t.exposeString('upstreamStatus', {
+      nullable: true,
+      description: "Segmind's last reported job status (QUEUED, PROCESSING, COMPLETED, FAILED): where a RUNNING generation is",
+    }),
+    elapsedSeconds: t.float({
+      description: 'Seconds since it was accepted, until it ended (or until now): for progress displays',
+      resolve: (g) => ((g.completedAt ?? new Date()).getTime() - g.createdAt.getTime()) / 1000,
+    }),
     error: t.field({
       type: GenerationError,
       nullable: true,

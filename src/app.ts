@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createPubSub, createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
 import { Redis } from 'ioredis';
 import { authenticate } from './auth/api-keys.js';
@@ -160,6 +161,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       schema,
       graphqlEndpoint: '/graphql',
       graphiql: graphiqlOptions,
+      // The GraphiQL bundle is served from this server, not a CDN, so it works offline too.
+      renderGraphiQL,
       landingPage: false,
       maskedErrors: true,
       logging: {

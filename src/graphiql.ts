@@ -49,6 +49,8 @@ export const graphiqlOptions = {
     { query: EXAMPLE_GENERATION, variables: JSON.stringify({ id: 'paste the generation id' }, null, 2) },
     { query: EXAMPLE_HISTORY },
   ],
+  // yoga's page fills the editor from `query`; `defaultQuery` alone leaves its welcome text.
+  query: EXAMPLE_EXTEND_VIDEO,
   defaultQuery: EXAMPLE_EXTEND_VIDEO,
   headers: JSON.stringify({ 'x-api-key': 'paste a key from npm run apikey:create' }, null, 2),
   shouldPersistHeaders: true,

@@ -188,12 +188,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         }),
         useReadinessCheck({
           endpoint: '/ready',
-          // Ready when the database answers and the upstream circuit is not open.
+          // Ready when the database and the job queue answer and the upstream circuit is not open.
           check: async () => {
             await db.$queryRaw`SELECT 1`;
+            await queue.depth();
             const upstream = segmind.circuit.state;
             if (upstream === 'open') {
-              return new Response(JSON.stringify({ database: 'ok', upstream }), { status: 503, headers: { 'content-type': 'application/json' } });
+              return new Response(JSON.stringify({ database: 'ok', queue: 'ok', upstream }), { status: 503, headers: { 'content-type': 'application/json' } });
             }
             return true;
           },

@@ -1,0 +1,93 @@
+/**
+ * Preloaded into the server under test (`node --import tsx --import ./scripts/bench/probe.ts
+ * src/server.ts`): wraps `pg.Client.prototype.query`, the driver call behind `@prisma/adapter-pg`,
+ * so the bench can count the SQL statements the real server sends. pg-boss shares the driver; its
+ * statements (all in the `pgboss` schema) are not counted. The parent asks over the IPC channel:
+ * `{ sql: 'start' }` clears and starts recording, `{ sql: 'stop' }` answers with what was recorded.
+ */
+import { Session } from 'node:inspector';
+import pg from 'pg';
+
+let recording = false;
+const seen: string[] = [];
+const original = pg.Client.prototype.query;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- pg's overloads can't be restated generically
+(pg.Client.prototype as any).query = function (this: pg.Client, ...args: unknown[]) {
+  if (recording) {
+    const first = args[0];
+    const text = typeof first === 'string' ? first : first && typeof first === 'object' && 'text' in first ? String((first as { text: unknown }).text) : '';
+    if (!/pgboss/i.test(text)) seen.push(text.replace(/\s+/g, ' ').slice(0, 160));
+  }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return (original as any).apply(this, args);
+};
+
+process.on('message', (message: { sql?: 'start' | 'stop' }) => {
+  if (message.sql === 'start') {
+    seen.length = 0;
+    recording = true;
+    process.send?.({ sql: 'started' });
+  } else if (message.sql === 'stop') {
+    recording = false;
+    process.send?.({ sql: 'stopped', statements: [...seen] });
+  }
+});
+
+/**
+ * `{ profile: 'start' }` / `{ profile: 'stop' }`: a CPU profile of this process (node:inspector),
+ * answered as self time in ms per place (package, or file of ours) and per function.
+ */
+const session = new Session();
+session.connect();
+const post = <T>(method: string, params?: object) =>
+  new Promise<T>((resolve, reject) => session.post(method, params ?? {}, (error, result) => (error ? reject(error) : resolve(result as T))));
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+function placeOf(url: string): string {
+  if (!url) return '(native / idle / GC)';
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) return pkg[1]!;
+  if (url.startsWith('node:')) return url;
+  const ours = /\/(src\/.*)$/.exec(url);
+  return ours ? ours[1]! : url;
+}
+
+function summarize(profile: Profile) {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const places = new Map<string, number>();
+  const functions = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const ms = (profile.timeDeltas[i] ?? 0) / 1000;
+    const frame = byId.get(id)!.callFrame;
+    // The profiler's own messages (this probe's start and stop) are not the server's work.
+    if (frame.url === 'node:inspector') return;
+    total += ms;
+    const place = frame.functionName === '(idle)' ? '(idle)' : placeOf(frame.url);
+    places.set(place, (places.get(place) ?? 0) + ms);
+    const fn = `${frame.functionName || '(anonymous)'} ${placeOf(frame.url)}:${frame.lineNumber + 1}`;
+    functions.set(fn, (functions.get(fn) ?? 0) + ms);
+  });
+  const top = (map: Map<string, number>, n: number) => [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, ms]) => ({ name, ms: Math.round(ms) }));
+  return { totalMs: Math.round(total), places: top(places, 10), functions: top(functions, 12) };
+}
+
+process.on('message', (message: { profile?: 'start' | 'stop' }) => {
+  if (message.profile === 'start') {
+    void post('Profiler.enable')
+      .then(() => post('Profiler.start'))
+      .then(() => process.send?.({ profile: 'started' }));
+  } else if (message.profile === 'stop') {
+    void post<{ profile: Profile }>('Profiler.stop').then(({ profile }) => process.send?.({ profile: 'stopped', summary: summarize(profile) }));
+  }
+});

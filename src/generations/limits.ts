@@ -17,16 +17,18 @@ export interface KeyLimits {
  * across every server process.
  */
 export async function enforceKeyLimits(tx: Prisma.TransactionClient, apiKeyId: string, costUsd: number, limits: KeyLimits, now = new Date()) {
+  // The perMinute-th most recent generation inside the window, if there is one: one row at most.
   const windowStart = new Date(now.getTime() - 60_000);
-  const recent = await tx.generation.findMany({
+  const [limiting] = await tx.generation.findMany({
     where: { apiKeyId, createdAt: { gt: windowStart } },
     select: { createdAt: true },
     orderBy: { createdAt: 'desc' },
-    take: limits.perMinute,
+    skip: limits.perMinute - 1,
+    take: 1,
   });
-  if (recent.length >= limits.perMinute) {
-    const oldestCounted = recent.at(-1)!.createdAt.getTime();
-    throw new RateLimitedError('REQUESTS_PER_MINUTE', limits.perMinute, Math.max(1, Math.ceil((oldestCounted + 60_000 - now.getTime()) / 1000)));
+  if (limiting) {
+    const retryAfter = Math.ceil((limiting.createdAt.getTime() + 60_000 - now.getTime()) / 1000);
+    throw new RateLimitedError('REQUESTS_PER_MINUTE', limits.perMinute, Math.max(1, retryAfter));
   }
 
   const inProgress = await tx.generation.count({ where: { apiKeyId, status: { in: ['QUEUED', 'RUNNING'] } } });

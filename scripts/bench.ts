@@ -7,16 +7,14 @@
  * Options: --runs 3 --duration 5 (seconds per run) --only 1,2,3
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createDb, type Db } from '../src/db/client.js';
-import { startEmbeddedPostgres } from '../src/db/embedded.js';
-import { createLogger } from '../src/logger.js';
+import { scratchPostgres } from './lib/scratch-postgres.js';
 import { startSimulator } from '../src/upstream/simulator/index.js';
 import { completionToSubscriber, endToEnd, endToEndDirect, p as percentile, type CompletionTiming, type Realtime } from './bench/realtime.js';
 import { compare, median, load, medianOf, spawnChild, waitIdle, watchRss, type Child, type Comparison } from './bench/lib.js';
@@ -158,24 +156,9 @@ const runsText = (c: Comparison) =>
 
 async function main() {
   const wallStart = Date.now();
-  const work = await mkdtemp(join(tmpdir(), 'extendql-bench-'));
-  await chmod(work, 0o755);
-  const logger = createLogger('warn');
-  let adminUrl = process.env.DATABASE_URL;
-  let stopDb = async () => {};
-  if (!adminUrl) {
-    const embedded = await startEmbeddedPostgres(join(work, 'postgres'), logger, 'postgres');
-    adminUrl = embedded.adminUrl;
-    stopDb = embedded.stop;
-  }
-  const createDatabase = async () => {
-    const dbName = `extendql_bench_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    await admin.end();
-    return Object.assign(new URL(adminUrl!), { pathname: `/${dbName}` }).toString();
-  };
+  const scratch = await scratchPostgres('bench');
+  const work = scratch.work;
+  const createDatabase = () => scratch.createDatabase();
   const databaseUrl = await createDatabase();
 
   // The fake keeps jobs queued for 10 minutes and the server polls every minute, so generations
@@ -458,8 +441,7 @@ ${notes.join('\n\n')}
   console.log(rows.map((r) => `${r.scenario} | ${r.figure}: ${r.subject} vs ${r.baseline} (${r.ratio}) target ${r.target}: ${r.verdict}`).join('\n'));
   console.log(`wrote BENCHMARKS.md in ${fmt(wallS, 0)} s`);
 
-  await stopDb();
-  await rm(work, { recursive: true, force: true });
+  await scratch.close();
   if (failed) process.exitCode = 1;
 }
 

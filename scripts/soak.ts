@@ -6,15 +6,13 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createDb } from '../src/db/client.js';
-import { startEmbeddedPostgres } from '../src/db/embedded.js';
-import { createLogger } from '../src/logger.js';
+import { scratchPostgres } from './lib/scratch-postgres.js';
 import type { Fault, SimRoute } from '../src/upstream/simulator/index.js';
 import { startSimulator } from '../src/upstream/simulator/index.js';
 
@@ -30,22 +28,9 @@ const DEADLINE_MS = 180_000;
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 async function main() {
-  const work = await mkdtemp(join(tmpdir(), 'extendql-soak-'));
-  await chmod(work, 0o755);
-  const logger = createLogger('warn');
-  let adminUrl = process.env.DATABASE_URL;
-  let stopDb = async () => {};
-  if (!adminUrl) {
-    const embedded = await startEmbeddedPostgres(join(work, 'postgres'), logger, 'postgres');
-    adminUrl = embedded.adminUrl;
-    stopDb = embedded.stop;
-  }
-  const dbName = `extendql_soak_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  await admin.end();
-  const databaseUrl = Object.assign(new URL(adminUrl), { pathname: `/${dbName}` }).toString();
+  const scratch = await scratchPostgres('soak');
+  const work = scratch.work;
+  const databaseUrl = await scratch.createDatabase();
 
   const segmindKey = `sk-soak-${randomBytes(12).toString('hex')}`;
   const fake = await startSimulator({ apiKey: segmindKey, mediaDir: join(work, 'media'), credits: 100_000, queueMs: 3000, processingMs: 7000 });
@@ -211,8 +196,7 @@ mutation latency here is a figure under heavy contention, not a benchmark.
   await new Promise((resolve) => server.once('exit', resolve));
   await db.$disconnect();
   await fake.close();
-  await stopDb();
-  await rm(work, { recursive: true, force: true });
+  await scratch.close();
   if (lost > 0 || duplicates > 0) process.exitCode = 1;
 }
 

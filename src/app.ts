@@ -148,6 +148,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         onRetry: (code) => metrics.retries.inc({ code }),
       });
       await queue.work(config.workerConcurrency, (job) => worker.step(job.generationId));
+      // A safety net for steps that were lost: look for quiet unfinished generations now and then.
+      const sweep = async () => {
+        for (const id of await worker.stalled(config.sweep.stallAfterMs)) await queue.enqueue(id);
+      };
+      const sweeper = setInterval(
+        () => void sweep().catch((error: Error) => logger.warn({ err: error.message }, 'stalled-generation sweep failed')),
+        config.sweep.intervalMs,
+      );
+      sweeper.unref();
+      cleanups.push(async () => clearInterval(sweeper));
       // Stopped before the upstream client and the database: steps in flight finish first.
       cleanups.push(() => queue.stop({ graceful: true, timeoutMs: config.shutdownGraceMs }));
     }

@@ -48,6 +48,10 @@ const EnvSchema = z.object({
   MAX_REQUEST_BYTES: positiveInt.default(1024 * 1024),
   /** On SIGTERM, how long running steps may take to finish before the process exits anyway. */
   SHUTDOWN_GRACE_MS: positiveInt.default(20_000),
+  /** How often a worker looks for unfinished generations whose next step was lost. */
+  SWEEP_INTERVAL_MS: positiveInt.default(60_000),
+  /** An unfinished generation unchanged for this long counts as stalled (polls touch it). */
+  STALL_AFTER_MS: positiveInt.default(5 * 60_000),
   /** Whether `npm start` also works the job queue; false for API-only instances beside `npm run worker`. */
   WORKER_ENABLED: z.stringbool().default(true),
   /** Jobs one process works on at once. Polling jobs are short, so this can be generous. */
@@ -78,6 +82,7 @@ export interface Config {
   maxVideoBytes: number;
   workerConcurrency: number;
   workerEnabled: boolean;
+  sweep: { intervalMs: number; stallAfterMs: number };
   jobSuperviseIntervalSeconds: number;
   shutdownGraceMs: number;
   maxRequestBytes: number;
@@ -117,6 +122,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxVideoBytes: e.MAX_VIDEO_BYTES,
     workerConcurrency: e.WORKER_CONCURRENCY,
     workerEnabled: e.WORKER_ENABLED,
+    sweep: { intervalMs: e.SWEEP_INTERVAL_MS, stallAfterMs: Math.max(e.STALL_AFTER_MS, 2 * e.POLL_MAX_INTERVAL_MS) },
     jobSuperviseIntervalSeconds: e.JOB_SUPERVISE_INTERVAL_SECONDS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     maxRequestBytes: e.MAX_REQUEST_BYTES,

@@ -97,3 +97,25 @@ describe('cancelGeneration', () => {
     expect((await waitForTerminal(stack, id)).status).toBe('SUCCEEDED');
   });
 });
+
+describe('stalled generations', () => {
+  it('a generation whose step was lost is picked up again by the sweeper and finishes', async () => {
+    const env = { SWEEP_INTERVAL_MS: '200', STALL_AFTER_MS: '600' };
+    const idle = await startStack({ worker: false, env });
+    try {
+      const id = await extend(idle, 'lost step');
+      // Lose the step: as if its job had run out of retries while the database was away.
+      const rawId = (await idle.app.db.generation.findFirstOrThrow()).id;
+      expect(await idle.app.db.$executeRaw`DELETE FROM pgboss.job WHERE singleton_key = ${rawId}`).toBe(1);
+      const worker = await startApp({ ...idle.config, port: 0 }, { logger: idle.app.logger, http: false });
+      try {
+        expect((await waitForTerminal(idle, id)).status).toBe('SUCCEEDED');
+      } finally {
+        await worker.close();
+      }
+      expect(submissions(idle)).toHaveLength(1);
+    } finally {
+      await idle.close();
+    }
+  });
+});

@@ -50,6 +50,21 @@ export class GenerationWorker {
     this.maxRetries = deps.maxRetries ?? 8;
   }
 
+  /**
+   * Generations that are unfinished but have not changed for `quietMs`: their step was lost
+   * (a job that ran out of retries while the database was down, say). The caller enqueues a
+   * step for each; the queue drops it if one is already waiting, and the step itself is safe to
+   * repeat, so this can only help. The deadline then still applies.
+   */
+  async stalled(quietMs: number): Promise<string[]> {
+    const rows = await this.deps.db.generation.findMany({
+      where: { status: { in: ['QUEUED', 'RUNNING'] }, updatedAt: { lt: new Date(Date.now() - quietMs) } },
+      select: { id: true },
+      take: 500,
+    });
+    return rows.map((row) => row.id);
+  }
+
   async step(generationId: string): Promise<StepOutcome> {
     const generation = await this.deps.db.generation.findUnique({ where: { id: generationId } });
     if (!generation || generation.status === 'SUCCEEDED' || generation.status === 'FAILED' || generation.status === 'CANCELED') return done;

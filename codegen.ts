@@ -1,17 +1,28 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
-/** Typed documents for the tests (and any TypeScript client) from the committed schema. */
+// ESM with NodeNext resolution: relative imports carry .js
+const typescript = { enumsAsTypes: true, useTypeImports: true, scalars: { DateTime: 'string', Upload: 'Blob' }, emitLegacyCommonJSImports: false };
+
+/** Typed documents from the committed schema, one output per set of documents. */
 const config: CodegenConfig = {
   schema: 'schema.graphql',
-  documents: ['test/documents/**/*.graphql'],
   ignoreNoDocuments: false,
   emitLegacyCommonJSImports: false,
   generates: {
+    // For the tests (and any TypeScript client).
     'test/gql/': {
+      documents: ['test/documents/**/*.graphql'],
       preset: 'client',
       presetConfig: { fragmentMasking: false },
-      // ESM with NodeNext resolution: relative imports carry .js
-      config: { enumsAsTypes: true, useTypeImports: true, scalars: { DateTime: 'string' }, emitLegacyCommonJSImports: false },
+      config: typescript,
+    },
+    // For the `extendql` command line. String documents: sent with fetch as they are, so the CLI
+    // needs no GraphQL client library at run time.
+    'src/cli/gql/': {
+      documents: ['src/cli/documents.graphql'],
+      preset: 'client',
+      presetConfig: { fragmentMasking: false },
+      config: { ...typescript, documentMode: 'string' },
     },
   },
 };

@@ -6,33 +6,38 @@ import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createPubSub, createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { createFetch } from '@whatwg-node/fetch';
 import { Redis } from 'ioredis';
 import { authenticate } from './auth/api-keys.js';
 import type { Config } from './config.js';
-import type { RequestContext } from './context.js';
+import type { RequestContext, ServerContext } from './context.js';
 import { createDb, type Db } from './db/client.js';
 import { openDatabase } from './db/connect.js';
 import { GenerationService } from './generations/service.js';
 import { GenerationWorker } from './generations/worker.js';
 import { graphiqlOptions } from './graphiql.js';
-import { bodyLimitExceeded, securityPlugins } from './http/security.js';
+import { bodyLimitExceeded, isMultipart, multipartLimits, securityPlugins } from './http/security.js';
+import { requestIdOf, trackRequest } from './http/request-id.js';
 import { createVideoHandler } from './http/videos.js';
 import { attachWebSocket } from './http/websocket.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { schema } from './schema/index.js';
-import { LocalVideoStorage, removeStaleTempFiles } from './storage/storage.js';
+import { createVideoStorage } from './storage/index.js';
+import { removeStaleTempFiles } from './storage/storage.js';
 import { CreditGauge } from './upstream/credits.js';
 import { SegmindClient } from './upstream/segmind.js';
 import { startSimulator, type SimulatorHandle } from './upstream/simulator/index.js';
+import { WebhookDeliverer } from './webhooks/delivery.js';
 
 export interface App {
   /** Where the HTTP server listens, e.g. http://127.0.0.1:4000 */
   url: string;
   publicBaseUrl: string;
   server: Server | null;
-  yoga: YogaServerInstance<Record<string, never>, RequestContext> | null;
+  yoga: YogaServerInstance<ServerContext, RequestContext> | null;
   db: Db;
   databaseUrl: string;
   queue: JobQueue;
@@ -64,7 +69,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
     const db = createDb(databaseUrl);
     cleanups.push(() => db.$disconnect());
-    const queue = await JobQueue.start(databaseUrl, logger, { superviseIntervalSeconds: config.jobSuperviseIntervalSeconds });
+    const queue = await JobQueue.start(databaseUrl, logger, {
+      superviseIntervalSeconds: config.jobSuperviseIntervalSeconds,
+      webhooks: config.webhooks,
+    });
     cleanups.push(() => queue.stop());
 
     let simulator: SimulatorHandle | null = null;
@@ -100,7 +108,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     cleanups.push(() => segmind.close());
 
-    const storage = new LocalVideoStorage(config.storageDir);
+    const { storage, description: storageDescription, close: closeStorage } = createVideoStorage(config);
+    cleanups.push(async () => closeStorage());
+    logger.info({ storage: storageDescription }, 'video storage');
     const stale = await removeStaleTempFiles(await storage.tempDir(), 60 * 60_000);
     if (stale) logger.info({ files: stale }, 'removed partial downloads left by an earlier crash');
     // In one process, events stay in memory; with REDIS_URL they reach every process, so a
@@ -123,12 +133,25 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     // The public origin is known only once the port is bound (PORT=0 picks one).
     let publicBaseUrl = config.publicBaseUrl ?? '';
     const videoUrl = (videoId: string) => `${publicBaseUrl}/videos/${videoId}.mp4`;
+    const uploadUrl = (uploadId: string, extension: 'mp4' | 'mov') => `${publicBaseUrl}/videos/${uploadId}.${extension}`;
+
+    const webhooks = new WebhookDeliverer({
+      db,
+      queue,
+      logger,
+      timeoutMs: config.webhooks.timeoutMs,
+      publicId: (id) => encodeGlobalID('Generation', id),
+      videoUrl,
+    });
 
     const generations = new GenerationService({
       db,
+      webhooks,
       queue,
       events,
       videoUrl,
+      uploadUrl,
+      storage,
       availableCredits: () => credits.available(),
       reserveCredits: (usd) => credits.reserve(usd),
       limits: config.keyLimits,
@@ -146,11 +169,15 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         maxVideoBytes: config.maxVideoBytes,
         maxRetries: config.upstreamMaxRetries,
         onRetry: (code) => metrics.retries.inc({ code }),
+        webhooks,
       });
       await queue.work(config.workerConcurrency, (job) => worker.step(job.generationId));
-      // A safety net for steps that were lost: look for quiet unfinished generations now and then.
+      await queue.workWebhooks(4, (job) => webhooks.deliver(job.generationId));
+      // A safety net for steps that were lost: look for quiet unfinished generations now and then,
+      // and for ended ones whose webhook was never scheduled.
       const sweep = async () => {
         for (const id of await worker.stalled(config.sweep.stallAfterMs)) await queue.enqueue(id);
+        await webhooks.scheduleMissed(10_000);
       };
       const sweeper = setInterval(
         () => void sweep().catch((error: Error) => logger.warn({ err: error.message }, 'stalled-generation sweep failed')),
@@ -167,7 +194,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       return { url: '', publicBaseUrl, server: null, yoga: null, db, databaseUrl, queue, simulator, logger, close };
     }
 
-    const yoga = createYoga<Record<string, never>, RequestContext>({
+    const yoga = createYoga<ServerContext, RequestContext>({
       schema,
       graphqlEndpoint: '/graphql',
       graphiql: graphiqlOptions,
@@ -181,7 +208,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         warn: (...args) => logger.warn(args.map(String).join(' ')),
         error: (...args) => logger.error(args.map((arg) => (arg instanceof Error ? arg.stack : String(arg))).join(' ')),
       },
-      context: async ({ request }) => ({
+      context: async ({ request, req }) => ({
+        log: logger.child({ reqId: requestIdOf(req) }),
         apiKey: await authenticate(db, request.headers.get('x-api-key')),
         db,
         generations,
@@ -189,6 +217,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         generationEvents: (id: string) => pubsub.subscribe('generationUpdated', id),
       }),
       batching: false,
+      fetchAPI: createFetch({ formDataLimits: multipartLimits(config) }),
+      // The outer bound, which also holds for chunked bodies; JSON bodies meet MAX_REQUEST_BYTES before this.
+      maxRequestBodySize: config.maxUploadRequestBytes,
       plugins: [
         ...securityPlugins(),
         usePrometheus({
@@ -214,11 +245,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
     const serveVideo = createVideoHandler({
       storage,
-      lookup: (id) => db.video.findUnique({ where: { id }, select: { storageKey: true, byteSize: true, sha256: true, contentType: true } }),
+      // Generated videos, then uploaded sources (both ids are random and unguessable).
+      lookup: async (id) => {
+        const select = { storageKey: true, byteSize: true, sha256: true, contentType: true } as const;
+        return (await db.video.findUnique({ where: { id }, select })) ?? (await db.sourceUpload.findUnique({ where: { id }, select }));
+      },
     });
     const server = createServer((req, res) => {
+      trackRequest(req, res, logger);
       if (req.url?.startsWith('/videos/')) void serveVideo(req, res);
-      else if (!bodyLimitExceeded(req, res, config.maxRequestBytes)) void yoga.handle(req, res);
+      else if (!bodyLimitExceeded(req, res, isMultipart(req) ? config.maxUploadRequestBytes : config.maxRequestBytes)) void yoga.handle(req, res);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

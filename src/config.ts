@@ -22,10 +22,32 @@ const EnvSchema = z.object({
   /** Where embedded PostgreSQL and local videos live by default. */
   DATA_DIR: z.string().min(1).default('data'),
   STORAGE_DIR: optional(z.string().min(1)),
-  /** First wait between status polls; it grows by POLL_BACKOFF up to POLL_MAX_INTERVAL_MS. */
+  /** S3-compatible bucket for videos. Unset: videos are files under STORAGE_DIR. */
+  S3_BUCKET: optional(z.string().min(3).max(63)),
+  /** For S3-compatible services (MinIO, R2, ...). Unset: AWS S3 in S3_REGION. */
+  S3_ENDPOINT: optional(z.url({ protocol: /^https?$/ })),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  /** Unset: the AWS SDK's default credential chain (env, profile, instance role, ...) applies. */
+  S3_ACCESS_KEY_ID: optional(z.string().min(1)),
+  S3_SECRET_ACCESS_KEY: optional(z.string().min(1)),
+  /** bucket-in-path URLs. Unset: on when S3_ENDPOINT is set, since most S3-compatible servers need it. */
+  S3_FORCE_PATH_STYLE: optional(z.stringbool()),
+  /** Prepended to every object key, e.g. `extendql/videos/`; a missing trailing slash is added. */
+  S3_PREFIX: optional(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9!_.*'()/-]+$/)
+      .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be relative, without `..`'),
+  ),
+  /**
+   * Wait between status polls: POLL_INTERVAL_MS, times POLL_BACKOFF per poll, at most
+   * POLL_MAX_INTERVAL_MS. The default polls every second, so a finished video is noticed within
+   * about a second. Segmind's rate limit (5/min free, 50/min Pro) may count polls: with many
+   * generations in flight, raise POLL_INTERVAL_MS or POLL_BACKOFF (a 429 is waited out either way).
+   */
   POLL_INTERVAL_MS: positiveInt.default(1000),
   POLL_MAX_INTERVAL_MS: positiveInt.default(10_000),
-  POLL_BACKOFF: z.coerce.number().min(1).default(1.5),
+  POLL_BACKOFF: z.coerce.number().min(1).default(1),
   /** How long one upstream HTTP call may take before it counts as a timeout. */
   UPSTREAM_TIMEOUT_MS: positiveInt.default(30_000),
   /** Transient upstream failures (429, 5xx, timeouts) retried per step before a generation fails. */
@@ -46,6 +68,12 @@ const EnvSchema = z.object({
   DAILY_BUDGET_USD: optional(z.coerce.number().positive()),
   /** Largest GraphQL request body accepted. */
   MAX_REQUEST_BYTES: positiveInt.default(1024 * 1024),
+  /** Largest multipart (upload) request read. Files between 50 MB and this get a typed error naming the limit; larger bodies are refused unread (413). */
+  MAX_UPLOAD_REQUEST_BYTES: positiveInt.default(64 * 1024 * 1024),
+  /** Webhooks: tries per delivery, the first retry's delay (doubling after, capped at an hour), and each POST's timeout. */
+  WEBHOOK_MAX_ATTEMPTS: positiveInt.default(8),
+  WEBHOOK_RETRY_DELAY_SECONDS: positiveInt.default(10),
+  WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
   /** On SIGTERM, how long running steps may take to finish before the process exits anyway. */
   SHUTDOWN_GRACE_MS: positiveInt.default(20_000),
   /** How often a worker looks for unfinished generations whose next step was lost. */
@@ -65,6 +93,17 @@ const EnvSchema = z.object({
 
 export type Env = z.infer<typeof EnvSchema>;
 
+export interface S3Config {
+  bucket: string;
+  endpoint: string | undefined;
+  region: string;
+  forcePathStyle: boolean;
+  /** Empty, or ends with `/`. */
+  prefix: string;
+  /** Undefined: the SDK's default credential chain. */
+  credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+}
+
 export interface Config {
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
@@ -74,6 +113,8 @@ export interface Config {
   port: number;
   dataDir: string;
   storageDir: string;
+  /** Set when videos go to S3-compatible object storage instead of storageDir. */
+  s3: S3Config | null;
   poll: { initialMs: number; maxMs: number; backoff: number };
   upstreamTimeoutMs: number;
   upstreamMaxRetries: number;
@@ -86,6 +127,8 @@ export interface Config {
   jobSuperviseIntervalSeconds: number;
   shutdownGraceMs: number;
   maxRequestBytes: number;
+  maxUploadRequestBytes: number;
+  webhooks: { maxAttempts: number; retryDelaySeconds: number; timeoutMs: number };
   keyLimits: { perMinute: number; concurrent: number; dailyBudgetUsd: number | null };
   simulator: { queueMs: number; processingMs: number };
   logLevel: Env['LOG_LEVEL'];
@@ -114,6 +157,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT,
     dataDir,
     storageDir: resolve(e.STORAGE_DIR ?? `${dataDir}/videos`),
+    s3: s3Config(e),
     poll: { initialMs: e.POLL_INTERVAL_MS, maxMs: e.POLL_MAX_INTERVAL_MS, backoff: e.POLL_BACKOFF },
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
     upstreamMaxRetries: e.UPSTREAM_MAX_RETRIES,
@@ -126,9 +170,35 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jobSuperviseIntervalSeconds: e.JOB_SUPERVISE_INTERVAL_SECONDS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     maxRequestBytes: e.MAX_REQUEST_BYTES,
+    maxUploadRequestBytes: e.MAX_UPLOAD_REQUEST_BYTES,
+    webhooks: { maxAttempts: e.WEBHOOK_MAX_ATTEMPTS, retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
     keyLimits: { perMinute: e.RATE_LIMIT_PER_MINUTE, concurrent: e.MAX_CONCURRENT_PER_KEY, dailyBudgetUsd: e.DAILY_BUDGET_USD ?? null },
     simulator: { queueMs: e.SIMULATOR_QUEUE_MS, processingMs: e.SIMULATOR_PROCESSING_MS },
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
+  };
+}
+
+function s3Config(e: Env): S3Config | null {
+  if (!e.S3_BUCKET) {
+    // Without a bucket these would be ignored silently and videos would land on local disk.
+    const stray = (['S3_ENDPOINT', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'S3_PREFIX'] as const).filter((name) => e[name] !== undefined);
+    if (stray.length) throw new ConfigError(`Invalid configuration:\n  S3_BUCKET: required when ${stray.join(', ')} is set`);
+    return null;
+  }
+  if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
+    throw new ConfigError('Invalid configuration:\n  S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY: set both or neither');
+  }
+  const prefix = e.S3_PREFIX ?? '';
+  return {
+    bucket: e.S3_BUCKET,
+    endpoint: e.S3_ENDPOINT,
+    region: e.S3_REGION,
+    forcePathStyle: e.S3_FORCE_PATH_STYLE ?? (e.S3_ENDPOINT !== undefined),
+    prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`,
+    credentials:
+      e.S3_ACCESS_KEY_ID !== undefined && e.S3_SECRET_ACCESS_KEY !== undefined
+        ? { accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY }
+        : undefined,
   };
 }

@@ -1,10 +1,14 @@
+import type { IncomingMessage } from 'node:http';
 import type { YogaInitialContext } from 'graphql-yoga';
 import type { ApiKeyIdentity } from './auth/api-keys.js';
 import type { Db } from './db/client.js';
+import type { Logger } from './logger.js';
 import type { GenerationService } from './generations/service.js';
 
 /** Per-request context: who is asking, and the services resolvers delegate to. */
 export interface RequestContext {
+  /** Log lines carry the request's id (reqId), as in the access log. */
+  log: Logger;
   apiKey: ApiKeyIdentity | null;
   db: Db;
   generations: GenerationService;
@@ -15,3 +19,8 @@ export interface RequestContext {
 }
 
 export type Context = YogaInitialContext & RequestContext;
+
+/** What the Node server hands yoga with each request (absent for WebSocket operations). */
+export interface ServerContext {
+  req?: IncomingMessage;
+}

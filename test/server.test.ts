@@ -60,6 +60,30 @@ describe('HTTP surface', () => {
   });
 });
 
+describe('request ids', () => {
+  it('every response carries x-request-id, and the log lines of that request carry it as reqId', async () => {
+    const { ExtendVideoDocument } = await import('./gql/graphql.js');
+    const { print } = await import('graphql');
+    const body = JSON.stringify({ query: print(ExtendVideoDocument), variables: { input: { videoUrl: 'https://videos.example/b.mp4', prompt: 'traced' } } });
+    const headers = { 'content-type': 'application/json', 'x-api-key': stack.key };
+
+    const given = await fetch(stack.graphqlUrl, { method: 'POST', headers: { ...headers, 'x-request-id': 'gateway-trace.42' }, body });
+    expect(given.headers.get('x-request-id')).toBe('gateway-trace.42');
+    await given.json();
+    // A caller's id that is not log-safe is replaced with a fresh one.
+    const replaced = await fetch(stack.graphqlUrl, { method: 'POST', headers: { ...headers, 'x-request-id': 'no spaces or {braces} allowed' }, body });
+    const fresh = replaced.headers.get('x-request-id');
+    expect(fresh).toMatch(/^[0-9a-f-]{36}$/);
+    await replaced.json();
+
+    const lines = () => stack.logs.map((line) => JSON.parse(line) as { reqId?: string; msg: string; path?: string; status?: number; generationId?: string });
+    await expect.poll(() => lines().filter((l) => l.reqId === 'gateway-trace.42').map((l) => l.msg)).toEqual(['generation accepted', 'request']);
+    const access = lines().find((l) => l.reqId === fresh && l.msg === 'request');
+    expect(access).toMatchObject({ path: '/graphql', status: 200 });
+    expect(lines().find((l) => l.reqId === 'gateway-trace.42' && l.msg === 'generation accepted')?.generationId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
 describe('npm run apikey:create', () => {
   it('prints a new key as the last line, and the key works', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/commands/apikey.ts', 'create', '--name', 'from the command line'], {

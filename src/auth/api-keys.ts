@@ -14,11 +14,12 @@ export function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
-export async function createApiKey(db: Db, name: string): Promise<{ id: string; key: string; prefix: string }> {
+export async function createApiKey(db: Db, name: string): Promise<{ id: string; key: string; prefix: string; webhookSecret: string }> {
   const key = `${PREFIX}${randomBytes(32).toString('base64url')}`;
   const prefix = key.slice(0, PREFIX.length + 6);
-  const row = await db.apiKey.create({ data: { id: uuidv7(), name, prefix, keyHash: hashApiKey(key) } });
-  return { id: row.id, key, prefix };
+  const webhookSecret = `whsec_${randomBytes(32).toString('hex')}`;
+  const row = await db.apiKey.create({ data: { id: uuidv7(), name, prefix, keyHash: hashApiKey(key), webhookSecret } });
+  return { id: row.id, key, prefix, webhookSecret };
 }
 
 export async function revokeApiKey(db: Db, id: string): Promise<boolean> {

@@ -24,6 +24,8 @@ async function main() {
     if (command === 'create') {
       const created = await createApiKey(db, values.name!.trim());
       console.log(`Created API key ${created.id} (${created.prefix}…) named "${values.name!.trim()}".`);
+      console.log(`Its webhooks are signed with ${created.webhookSecret} (the webhookSigningSecret query shows it again).`);
+      // The key stays the last line, so scripts can take it with `tail -n 1`.
       console.log('Send it as the x-api-key header. It is shown only now:');
       console.log(created.key);
     } else {

@@ -48,8 +48,19 @@ const httpUrl = storable
     { message: 'must be an absolute http or https URL' },
   );
 
+/** A file sent in the request (GraphQL multipart request spec): only its presence is a field rule; its bytes face SourceVideoRules. */
+export interface UploadedFile {
+  readonly name: string;
+  readonly size: number;
+  stream(): ReadableStream<Uint8Array>;
+}
+export const isUploadedFile = (value: unknown): value is UploadedFile =>
+  typeof value === 'object' && value !== null && typeof (value as UploadedFile).stream === 'function' && typeof (value as UploadedFile).size === 'number';
+
 const FieldRules = z.object({
   videoUrl: httpUrl.nullish(),
+  video: z.custom<UploadedFile>(isUploadedFile, { message: 'must be a file sent as a multipart upload' }).nullish(),
+  callbackUrl: httpUrl.nullish(),
   sourceGenerationId: storable.min(1).nullish(),
   prompt: text(2048).refine((value) => !isBlank(value), { message: 'must not be blank' }),
   negativePrompt: text(2048).nullish(),
@@ -66,10 +77,10 @@ const CrossFieldRules = z
   .looseObject({})
   .superRefine((raw, ctx) => {
     const input = raw as Record<string, unknown>;
-    const sources = [input.videoUrl, input.sourceGenerationId].filter((value) => value != null).length;
+    const sources = [input.videoUrl, input.sourceGenerationId, input.video].filter((value) => value != null).length;
     if (sources !== 1) {
-      for (const path of ['videoUrl', 'sourceGenerationId']) {
-        ctx.addIssue({ code: 'custom', path: [path], message: 'give exactly one of videoUrl and sourceGenerationId' });
+      for (const path of ['videoUrl', 'sourceGenerationId', 'video']) {
+        ctx.addIssue({ code: 'custom', path: [path], message: 'give exactly one of videoUrl, sourceGenerationId and video' });
       }
     }
     if (input.motionMode === 'FAST' && input.duration !== 5) {
@@ -92,6 +103,24 @@ export const ExtendVideoRules = z.intersection(FieldRules, CrossFieldRules);
 
 export type ExtendVideoInput = z.input<typeof ExtendVideoRules>;
 export type ExtendVideoParams = z.output<typeof ExtendVideoRules>;
+
+const MB = 1024 * 1024;
+const megabytes = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
+
+/**
+ * What PixVerse accepts as a source video, checked on an uploaded file's parsed headers before
+ * anything is recorded or spent: MP4 or MOV, at most 50 MB, 30 s and 1920 px on either side.
+ */
+export const SourceVideoRules = z.object({
+  container: z.enum(['mp4', 'mov'], { error: 'must be an MP4 or MOV file' }),
+  byteSize: z.number().max(50 * MB, { error: (issue) => `must be at most 50 MB (it is ${megabytes(Number(issue.input))})` }),
+  durationSeconds: z.number().max(30, { error: (issue) => `must be at most 30 seconds long (it is ${Number(issue.input).toFixed(1)} s)` }),
+  width: z.number().max(1920, { error: (issue) => `must be at most 1920 px wide (it is ${String(issue.input)} px)` }),
+  height: z.number().max(1920, { error: (issue) => `must be at most 1920 px high (it is ${String(issue.input)} px)` }),
+});
+export type SourceVideo = z.infer<typeof SourceVideoRules>;
+/** Bytes of an upload read before giving up: just past the limit, enough to say it is too large. */
+export const SOURCE_VIDEO_MAX_BYTES = 50 * MB;
 
 /** Validates an input, or throws InvalidInputError naming every offending field under `pathPrefix`. */
 export function parseExtendVideoInput(input: unknown, pathPrefix: string[] = ['input']): ExtendVideoParams {

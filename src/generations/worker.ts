@@ -22,6 +22,8 @@ export interface WorkerDeps {
   maxRetries?: number;
   /** Told of every retry, for metrics. */
   onRetry?(code: string): void;
+  /** Told when a generation ends, for its webhook. */
+  webhooks?: { generationEnded(generation: Pick<Generation, 'id' | 'callbackUrl'>): Promise<void> };
 }
 
 export interface StepFailure {
@@ -174,6 +176,7 @@ export class GenerationWorker {
     }
     this.deps.logger.info({ generationId: generation.id, bytes: video.byteSize }, 'generation succeeded');
     this.deps.events.generationUpdated(generation.id);
+    await this.deps.webhooks?.generationEnded(generation);
     return done;
   }
 
@@ -221,6 +224,7 @@ export class GenerationWorker {
     if (count === 1) {
       this.deps.logger.warn({ generationId: generation.id, code: failure.code }, 'generation failed');
       this.deps.events.generationUpdated(generation.id);
+      await this.deps.webhooks?.generationEnded(generation);
     }
   }
 }

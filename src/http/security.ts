@@ -39,9 +39,15 @@ export function securityPlugins(): Plugin[] {
   ];
 }
 
+/** A GraphQL multipart request (file upload), which gets the larger body limit. */
+export function isMultipart(req: IncomingMessage): boolean {
+  return req.method === 'POST' && /^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '');
+}
+
 /**
- * Refuses request bodies over `maxBytes` before anything reads them. Bodies must declare their
- * length, which every GraphQL client does; a chunked upload could not be bounded up front.
+ * Refuses request bodies over `maxBytes` before anything reads them. JSON bodies must declare
+ * their length, which every GraphQL client does. Multipart bodies may also arrive chunked
+ * (streaming upload clients): the multipart parser's own limits bound those as it reads.
  */
 export function bodyLimitExceeded(req: IncomingMessage, res: ServerResponse, maxBytes: number): boolean {
   if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return false;
@@ -52,9 +58,14 @@ export function bodyLimitExceeded(req: IncomingMessage, res: ServerResponse, max
     return true;
   };
   if (length === undefined) {
-    return req.headers['transfer-encoding'] ? reject(411, 'A Content-Length header is required') : false;
+    return req.headers['transfer-encoding'] && !isMultipart(req) ? reject(411, 'A Content-Length header is required') : false;
   }
   if (!/^\d+$/.test(length)) return reject(400, 'Invalid Content-Length');
   if (Number(length) > maxBytes) return reject(413, `Request bodies are limited to ${maxBytes} bytes`);
   return false;
+}
+
+/** Bounds what the multipart parser reads: the operation and map fields, and one file. */
+export function multipartLimits(config: { maxRequestBytes: number; maxUploadRequestBytes: number }) {
+  return { fieldSize: config.maxRequestBytes, fields: 8, files: 1, parts: 10, fileSize: config.maxUploadRequestBytes };
 }

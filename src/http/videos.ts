@@ -14,23 +14,25 @@ export interface VideoHandlerOptions {
   lookup(id: string): Promise<VideoRecord | null>;
 }
 
-const VIDEO_PATH = /^\/videos\/([A-Za-z0-9_-]{1,64})\.mp4$/;
+const VIDEO_PATH = /^\/videos\/([A-Za-z0-9_-]{1,64})\.(mp4|mov)$/;
+/** Each object answers at one URL only: its extension follows its type. */
+const EXTENSION_OF: Record<string, string> = { 'video/mp4': 'mp4', 'video/quicktime': 'mov' };
 
-/** Serves GET/HEAD /videos/<id>.mp4 with ETag, conditional and single-range support. */
+/** Serves GET/HEAD /videos/<id>.mp4 (and .mov for uploaded sources) with ETag, conditional and single-range support. */
 export function createVideoHandler(options: VideoHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { storage, lookup } = options;
 
   return async (req, res) => {
     try {
       const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-      const id = VIDEO_PATH.exec(pathname)?.[1];
+      const [, id, extension] = VIDEO_PATH.exec(pathname) ?? [];
       if (id === undefined) return sendJson(res, 404, { error: 'not found' });
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         return sendJson(res, 405, { error: 'method not allowed' }, { Allow: 'GET, HEAD' });
       }
 
       const record = await lookup(id);
-      if (!record) return sendJson(res, 404, { error: 'not found' });
+      if (!record || (EXTENSION_OF[record.contentType] ?? 'mp4') !== extension) return sendJson(res, 404, { error: 'not found' });
 
       const size = record.byteSize;
       const etag = `"${record.sha256}"`;

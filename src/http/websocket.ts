@@ -2,14 +2,14 @@ import type { Server } from 'node:http';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import type { RequestContext } from '../context.js';
+import type { RequestContext, ServerContext } from '../context.js';
 
 /**
  * GraphQL over WebSocket (graphql-ws) on the GraphQL path, through the same yoga pipeline as HTTP:
  * same schema, plugins, limits and context. Browsers cannot set headers on a WebSocket, so the
  * API key may also come as the `x-api-key` connection parameter.
  */
-export function attachWebSocket(server: Server, yoga: YogaServerInstance<Record<string, never>, RequestContext>): () => Promise<void> {
+export function attachWebSocket(server: Server, yoga: YogaServerInstance<ServerContext, RequestContext>): () => Promise<void> {
   const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
   const disposable = useServer(
     {

@@ -4,6 +4,14 @@ import type { Logger } from '../logger.js';
 /** One queue: each job advances one generation by one step (submit, poll, or copy). */
 export const GENERATION_QUEUE = 'extend-video';
 
+/** Webhook deliveries: one job per ended generation, retried with backoff by the engine. */
+export const WEBHOOK_QUEUE = 'deliver-webhook';
+
+export interface WebhookRetryPolicy {
+  maxAttempts: number;
+  retryDelaySeconds: number;
+}
+
 export interface GenerationJob {
   generationId: string;
 }
@@ -24,7 +32,11 @@ export class JobQueue {
     private readonly logger: Logger,
   ) {}
 
-  static async start(databaseUrl: string, logger: Logger, options: { superviseIntervalSeconds?: number } = {}): Promise<JobQueue> {
+  static async start(
+    databaseUrl: string,
+    logger: Logger,
+    options: { superviseIntervalSeconds?: number; webhooks?: WebhookRetryPolicy } = {},
+  ): Promise<JobQueue> {
     const supervise = options.superviseIntervalSeconds ?? 10;
     const boss = new PgBoss({
       connectionString: databaseUrl,
@@ -33,6 +45,8 @@ export class JobQueue {
       // How soon the jobs of a process that died are noticed (with the heartbeat below).
       superviseIntervalSeconds: supervise,
       monitorIntervalSeconds: supervise,
+      // New jobs wake idle workers at once (LISTEN/NOTIFY) instead of at their next poll.
+      useListenNotify: true,
     });
     boss.on('error', (error) => logger.error({ err: error }, 'job engine error'));
     await boss.start();
@@ -40,6 +54,7 @@ export class JobQueue {
       // At most one waiting and one running step per generation (singletonKey = generation id):
       // a step can enqueue its successor while it runs, and duplicates collapse.
       policy: 'stately',
+      notify: true,
       // A step whose process stops sending heartbeats (kill -9, lost machine) is retried.
       heartbeatSeconds: 10,
       // A step that throws (a database blip, a bug) is retried; upstream retries are steps.
@@ -50,6 +65,22 @@ export class JobQueue {
       expireInSeconds: 60 * 60,
       deleteAfterSeconds: 7 * 24 * 3600,
     });
+    const webhooks = options.webhooks ?? { maxAttempts: 8, retryDelaySeconds: 10 };
+    await boss.createQueue(WEBHOOK_QUEUE, {
+      // One pending delivery per generation, however often it is scheduled.
+      policy: 'stately',
+      notify: true,
+      heartbeatSeconds: 10,
+      retryLimit: webhooks.maxAttempts - 1,
+      retryDelay: webhooks.retryDelaySeconds,
+      retryBackoff: true,
+      retryDelayMax: 3600,
+      expireInSeconds: 5 * 60,
+      deleteAfterSeconds: 7 * 24 * 3600,
+    });
+    // createQueue leaves an existing queue as it was; changed settings still apply.
+    await boss.updateQueue(GENERATION_QUEUE, { notify: true });
+    await boss.updateQueue(WEBHOOK_QUEUE, { notify: true, retryLimit: webhooks.maxAttempts - 1, retryDelay: webhooks.retryDelaySeconds });
     return new JobQueue(boss, logger);
   }
 
@@ -77,6 +108,8 @@ export class JobQueue {
         localConcurrency: Math.max(1, Math.ceil(concurrency / batch)),
         batchSize: Math.min(batch, concurrency),
         pollingIntervalSeconds: 0.5,
+        // Delayed steps (the next poll) send no NOTIFY when they fall due: keep polling often.
+        notifyPollingIntervalSeconds: 0.5,
         burstWhenBatchFull: true,
         perJobResults: true,
       },
@@ -93,6 +126,22 @@ export class JobQueue {
             }
           }),
         ),
+    );
+  }
+
+  /** Schedules the webhook delivery of an ended generation; a pending one absorbs duplicates. */
+  async enqueueWebhook(generationId: string): Promise<void> {
+    await this.boss.send(WEBHOOK_QUEUE, { generationId } satisfies GenerationJob, { singletonKey: generationId });
+  }
+
+  /** Delivers webhooks; a delivery that throws is retried with backoff until its attempts run out. */
+  async workWebhooks(concurrency: number, deliver: (job: GenerationJob) => Promise<void>): Promise<void> {
+    await this.boss.work(
+      WEBHOOK_QUEUE,
+      { localConcurrency: concurrency, batchSize: 1, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 0.5 },
+      async (jobs: { id: string; data: GenerationJob }[]) => {
+        for (const job of jobs) await deliver(job.data);
+      },
     );
   }
 

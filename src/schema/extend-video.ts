@@ -5,10 +5,14 @@ import { MotionMode, VideoQuality, VideoStyle } from './enums.js';
 import { Generation, withGenerationId } from './generation.js';
 
 const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
-  description: 'What to extend and how. Give exactly one of videoUrl and sourceGenerationId.',
+  description: 'What to extend and how. Give exactly one of videoUrl, sourceGenerationId and video.',
   fields: (t) => ({
     videoUrl: t.string({ description: 'Absolute http(s) URL of an MP4 or MOV (at most 2048 characters, 50 MB, 30 s, 1920 px)' }),
     sourceGenerationId: t.id({ description: 'Extend the video of one of your earlier SUCCEEDED generations (chaining)' }),
+    video: t.field({
+      type: 'Upload',
+      description: 'The video itself, as a multipart upload: MP4 or MOV, at most 50 MB, 30 s and 1920 px. Stored and served to Segmind from our public URL.',
+    }),
     prompt: t.string({ required: true, description: 'What happens next. Not blank; at most 2048 characters.' }),
     negativePrompt: t.string({ description: "What to avoid; at most 2048 characters. Segmind's default applies when omitted." }),
     duration: t.int({ required: true, defaultValue: 5, description: 'Seconds to add: 5 or 8. 8 needs NORMAL motion and at most Q720P.' }),
@@ -16,6 +20,9 @@ const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
     motionMode: t.field({ type: MotionMode, required: true, defaultValue: 'NORMAL' }),
     seed: t.int({ description: '1 to 999999, for repeatable results' }),
     style: t.field({ type: VideoStyle }),
+    callbackUrl: t.string({
+      description: 'Absolute http(s) URL that receives the generation as signed JSON (POST) when it ends; see webhookSigningSecret',
+    }),
     idempotencyKey: t.string({
       description: 'Retrying with the same key and parameters returns the same generation and spends nothing again',
     }),
@@ -42,7 +49,9 @@ builder.mutationField('extendVideo', (t) =>
     resolve: async (_root, { input }, ctx) => {
       const extend = (sourceGenerationId: string | null | undefined) => ctx.generations.extend(ctx.apiKey!.id, { ...input, sourceGenerationId });
       const given = input.sourceGenerationId;
-      return { generation: await (given == null ? extend(given) : withGenerationId(String(given), extend)) };
+      const generation = await (given == null ? extend(given) : withGenerationId(String(given), extend));
+      ctx.log.info({ generationId: generation.id, upload: input.video != null }, 'generation accepted');
+      return { generation };
     },
   }),
 );

@@ -57,7 +57,13 @@ export interface Stack {
 }
 
 export async function startStack(
-  options: { segmind?: Partial<SimulatorOptions>; env?: Record<string, string>; worker?: boolean } = {},
+  options: {
+    segmind?: Partial<SimulatorOptions>;
+    env?: Record<string, string>;
+    worker?: boolean;
+    /** More values, by name, that no response or log line may contain (e.g. storage credentials). */
+    secrets?: Record<string, string>;
+  } = {},
 ): Promise<Stack> {
   const dataDir = await mkdtemp(join(tmpdir(), 'extendql-test-'));
   const segmindKey = `sk-test-${randomBytes(16).toString('hex')}`;
@@ -127,9 +133,14 @@ export async function startStack(
       await app.close();
       await segmind.close();
       await rm(dataDir, { recursive: true, force: true });
-      // No response, log line or error of this stack may carry the Segmind key or a client key.
+      // No response, log line or error of this stack may carry the Segmind key, a client key or options.secrets.
       const said = [...responses, ...logs].join('\n');
-      for (const [name, secret] of [['the Segmind key', segmindKey], ...clientKeys.map((k) => ['a client key', k] as const)] as const) {
+      const secrets: (readonly [name: string, secret: string])[] = [
+        ['the Segmind key', segmindKey],
+        ...clientKeys.map((k) => ['a client key', k] as const),
+        ...Object.entries(options.secrets ?? {}),
+      ];
+      for (const [name, secret] of secrets) {
         if (said.includes(secret)) throw new Error(`${name} leaked into a response or log line`);
       }
     },
@@ -158,7 +169,7 @@ export async function waitForQuietQueue(stack: Stack, id: string) {
   const generationId = decodeGlobalID(id).id;
   for (let attempt = 0; attempt < 600; attempt++) {
     const rows = await stack.app.db.$queryRaw<{ n: bigint }[]>`
-      SELECT count(*) AS n FROM pgboss.job WHERE singleton_key = ${generationId} AND state IN ('created', 'retry', 'active')`;
+      SELECT count(*) AS n FROM pgboss.job WHERE name = 'extend-video' AND singleton_key = ${generationId} AND state IN ('created', 'retry', 'active')`;
     if (Number(rows[0]!.n) === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -1,0 +1,66 @@
+import { extendError } from '../api-errors.js';
+import type { Command } from '../args.js';
+import { GraphQLClient } from '../client.js';
+import { checkWritable, downloadVideo } from '../download.js';
+import { CliError, InterruptedError } from '../errors.js';
+import { clean, formatBytes, formatSeconds } from '../format.js';
+import { CliExtendVideoDocument, type GenerationStateFragment } from '../gql/graphql.js';
+import type { Io } from '../io.js';
+import { createProgress } from '../progress.js';
+import { watchGeneration } from '../watch.js';
+
+export type ExtendCommand = Extract<Command, { kind: 'extend' }>;
+
+/** Why a generation ended without a video. */
+function endedWithoutVideo(generation: GenerationStateFragment): CliError {
+  const { id, error } = generation;
+  if (generation.status === 'FAILED' && error) {
+    const upstream = error.upstreamStatus === null ? '' : ` (Segmind HTTP ${error.upstreamStatus})`;
+    return new CliError(`Generation ${id} FAILED: ${clean(error.code)}: ${clean(error.message)}${upstream}`, { type: 'GenerationFailed', generation });
+  }
+  return new CliError(`Generation ${id} ended ${generation.status} without a video`, { type: 'GenerationFailed', generation });
+}
+
+/**
+ * extendVideo, then the generation's progress from the generationUpdated subscription, then the
+ * MP4, checked against the API's size and SHA-256, into `out`.
+ */
+export async function extend(command: ExtendCommand, io: Io, signal: AbortSignal): Promise<void> {
+  const client = new GraphQLClient({ ...command.connection, signal });
+  // People read progress on stdout; with --json it keeps out of the way on stderr.
+  const human = command.json ? undefined : io.stdout;
+  await checkWritable(command.out);
+
+  const result = (await client.request(CliExtendVideoDocument, { input: command.input })).extendVideo;
+  if (result.__typename !== 'ExtendVideoSuccess') throw extendError(result);
+  let generation = result.generation;
+  human?.write(`Generation ${generation.id} accepted: ${generation.quality}, ${generation.duration}s, ${generation.motionMode} motion\n`);
+
+  const progress = createProgress(human ?? io.stderr);
+  try {
+    progress.update(generation);
+    for await (const state of watchGeneration(client, generation.id, signal)) {
+      generation = state;
+      progress.update(state);
+    }
+    if (generation.status !== 'SUCCEEDED' || !generation.video) throw endedWithoutVideo(generation);
+    const video = generation.video;
+    const file = await downloadVideo(video, command.out, {
+      base: command.connection.endpoint,
+      signal,
+      onProgress: (received, total) => progress.downloading(received, total),
+    });
+    progress.end();
+    human?.write(
+      `Saved ${command.out}: ${formatBytes(file.bytes)}, ${video.width}x${video.height}, ${formatSeconds(video.durationSeconds)}, sha256 ${file.sha256}\n`,
+    );
+    if (command.json) io.stdout.write(`${JSON.stringify({ generation, file })}\n`);
+  } catch (error) {
+    if (error instanceof InterruptedError) {
+      throw new InterruptedError(`Interrupted; generation ${generation.id} continues on the server (\`extendql history\` shows how it ends)`);
+    }
+    throw error;
+  } finally {
+    progress.end();
+  }
+}

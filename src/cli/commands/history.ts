@@ -1,0 +1,54 @@
+import type { Command } from '../args.js';
+import { GraphQLClient } from '../client.js';
+import { clean, formatTimestamp, truncate } from '../format.js';
+import { CliHistoryDocument, type CliHistoryQuery } from '../gql/graphql.js';
+import type { Io } from '../io.js';
+import { renderTable, type Column } from '../table.js';
+
+export type HistoryCommand = Extract<Command, { kind: 'history' }>;
+type HistoryNode = CliHistoryQuery['generations']['edges'][number]['node'];
+
+/** The server's largest page (Pothos' default maxSize); longer histories take several. */
+const PAGE_SIZE = 100;
+/** Prompts are cut to this many characters, and shorter still to fit a terminal's width. */
+const PROMPT_WIDTH = 60;
+
+const COLUMNS: Column[] = [
+  { header: 'ID' },
+  { header: 'STATUS' },
+  { header: 'DURATION', align: 'right' },
+  { header: 'QUALITY' },
+  { header: 'CREATED (UTC)' },
+  { header: 'PROMPT', shrink: { min: 20 } },
+];
+
+async function fetchHistory(client: GraphQLClient, command: HistoryCommand): Promise<{ totalCount: number; nodes: HistoryNode[] }> {
+  const nodes: HistoryNode[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const page: CliHistoryQuery['generations'] = (
+      await client.request(CliHistoryDocument, { first: Math.min(PAGE_SIZE, command.first - nodes.length), after, status: command.status ?? null })
+    ).generations;
+    nodes.push(...page.edges.map((edge) => edge.node));
+    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor || nodes.length >= command.first) return { totalCount: page.totalCount, nodes: nodes.slice(0, command.first) };
+    after = page.pageInfo.endCursor;
+  }
+}
+
+/** Your most recent generations, newest first, as a table (or JSON). */
+export async function history(command: HistoryCommand, io: Io, signal: AbortSignal): Promise<void> {
+  const client = new GraphQLClient({ ...command.connection, signal });
+  const { totalCount, nodes } = await fetchHistory(client, command);
+  if (command.json) {
+    io.stdout.write(`${JSON.stringify({ totalCount, generations: nodes })}\n`);
+    return;
+  }
+  const which = command.status ? `${command.status} generations` : 'generations';
+  if (nodes.length === 0) {
+    io.stdout.write(`No ${which} yet.\n`);
+    return;
+  }
+  const rows = nodes.map((node) => [clean(node.id), node.status, `${node.duration}s`, node.quality, formatTimestamp(node.createdAt), truncate(clean(node.prompt), PROMPT_WIDTH)]);
+  io.stdout.write(renderTable(COLUMNS, rows, io.stdout.columns ?? Infinity));
+  io.stdout.write(`${nodes.length} of ${totalCount} ${which}\n`);
+}

@@ -1,0 +1,279 @@
+/* eslint-disable */
+/** Internal type. DO NOT USE DIRECTLY. */
+type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
+/** Internal type. DO NOT USE DIRECTLY. */
+export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
+import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+export type CreditLimit =
+  /** This API key's daily budget (DAILY_BUDGET_USD) */
+  | 'DAILY_BUDGET'
+  /** The Segmind account's balance */
+  | 'SEGMIND_BALANCE';
+
+/** What to extend and how. Give exactly one of videoUrl, sourceGenerationId and video. */
+export type ExtendVideoInput = {
+  /** Absolute http(s) URL that receives the generation as signed JSON (POST) when it ends; see webhookSigningSecret */
+  callbackUrl?: string | null | undefined;
+  /** Seconds to add: 5 or 8. 8 needs NORMAL motion and at most Q720P. */
+  duration?: number;
+  /** Retrying with the same key and parameters returns the same generation and spends nothing again */
+  idempotencyKey?: string | null | undefined;
+  motionMode?: MotionMode;
+  /** What to avoid; at most 2048 characters. Segmind's default applies when omitted. */
+  negativePrompt?: string | null | undefined;
+  /** What happens next. Not blank; at most 2048 characters. */
+  prompt: string;
+  quality?: VideoQuality;
+  /** 1 to 999999, for repeatable results */
+  seed?: number | null | undefined;
+  /** Extend the video of one of your earlier SUCCEEDED generations (chaining) */
+  sourceGenerationId?: string | number | null | undefined;
+  style?: VideoStyle | null | undefined;
+  /** The video itself, as a multipart upload: MP4 or MOV, at most 50 MB, 30 s and 1920 px. Stored and served to Segmind from our public URL. */
+  video?: Blob | null | undefined;
+  /** Absolute http(s) URL of an MP4 or MOV (at most 2048 characters, 50 MB, 30 s, 1920 px) */
+  videoUrl?: string | null | undefined;
+};
+
+export type GenerationStatus =
+  /** Canceled before it finished. */
+  | 'CANCELED'
+  /** Ended without a video; see error. */
+  | 'FAILED'
+  /** Accepted and waiting to be submitted to Segmind. */
+  | 'QUEUED'
+  /** Submitted; Segmind is queueing or generating it, or extendql is copying the MP4. */
+  | 'RUNNING'
+  /** The MP4 is stored and can be downloaded from video.url. */
+  | 'SUCCEEDED';
+
+/** Amount of motion. FAST allows only 5-second generations and no Q1080P. */
+export type MotionMode =
+  /** "fast" upstream */
+  | 'FAST'
+  /** "normal" upstream */
+  | 'NORMAL';
+
+export type RateLimit =
+  /** Generations QUEUED or RUNNING at once (MAX_CONCURRENT_PER_KEY) */
+  | 'CONCURRENT_GENERATIONS'
+  /** Generations started per rolling minute (RATE_LIMIT_PER_MINUTE) */
+  | 'REQUESTS_PER_MINUTE';
+
+/** Output resolution. Q1080P allows only 5-second, NORMAL-motion generations. */
+export type VideoQuality =
+  /** 360p: 640x360 for 16:9 sources (the source's aspect ratio is kept) */
+  | 'Q360P'
+  /** 540p: 960x540 for 16:9 sources (the source's aspect ratio is kept) */
+  | 'Q540P'
+  /** 720p: 1280x720 for 16:9 sources (the source's aspect ratio is kept) */
+  | 'Q720P'
+  /** 1080p: 1920x1080 for 16:9 sources (the source's aspect ratio is kept) */
+  | 'Q1080P';
+
+/** Visual style. Passed through to PixVerse, which applies it only on its v3.5 model. */
+export type VideoStyle =
+  /** "anime" upstream */
+  | 'ANIME'
+  /** "clay" upstream */
+  | 'CLAY'
+  /** "comic" upstream */
+  | 'COMIC'
+  /** "cyberpunk" upstream */
+  | 'CYBERPUNK'
+  /** "3d_animation" upstream */
+  | 'THREE_D_ANIMATION';
+
+export type GenerationStateFragment = { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, error: { code: string, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null };
+
+export type CliExtendVideoMutationVariables = Exact<{
+  input: ExtendVideoInput;
+}>;
+
+
+export type CliExtendVideoMutation = { extendVideo:
+    | { __typename: 'ExtendVideoSuccess', generation: { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, error: { code: string, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null } }
+    | { __typename: 'IdempotencyConflictError', message: string, idempotencyKey: string }
+    | { __typename: 'InsufficientCreditsError', message: string, requiredUsd: number, availableUsd: number | null, creditLimit: CreditLimit }
+    | { __typename: 'InvalidInputError', message: string, fields: Array<{ path: Array<string>, message: string }> }
+    | { __typename: 'NotFoundError', message: string, id: string }
+    | { __typename: 'RateLimitedError', message: string, rateLimit: RateLimit, max: number, retryAfterSeconds: number }
+   };
+
+export type CliGenerationUpdatedSubscriptionVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type CliGenerationUpdatedSubscription = { generationUpdated: { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, error: { code: string, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null } };
+
+export type CliHistoryQueryVariables = Exact<{
+  first: number;
+  after?: string | null | undefined;
+  status?: GenerationStatus | null | undefined;
+}>;
+
+
+export type CliHistoryQuery = { generations: { totalCount: number, edges: Array<{ node: { id: string, status: GenerationStatus, duration: number, quality: VideoQuality, createdAt: string, prompt: string } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+
+export class TypedDocumentString<TResult, TVariables>
+  extends String
+  implements DocumentTypeDecoration<TResult, TVariables>
+{
+  __apiType?: NonNullable<DocumentTypeDecoration<TResult, TVariables>['__apiType']>;
+  private value: string;
+  public __meta__?: Record<string, any> | undefined;
+
+  constructor(value: string, __meta__?: Record<string, any> | undefined) {
+    super(value);
+    this.value = value;
+    this.__meta__ = __meta__;
+  }
+
+  override toString(): string & DocumentTypeDecoration<TResult, TVariables> {
+    return this.value;
+  }
+}
+export const GenerationStateFragmentDoc = new TypedDocumentString(`
+    fragment GenerationState on Generation {
+  id
+  status
+  upstreamStatus
+  elapsedSeconds
+  prompt
+  duration
+  quality
+  motionMode
+  createdAt
+  completedAt
+  error {
+    code
+    message
+    upstreamStatus
+  }
+  video {
+    url
+    contentType
+    byteSize
+    width
+    height
+    durationSeconds
+    sha256
+  }
+}
+    `, {"fragmentName":"GenerationState"}) as unknown as TypedDocumentString<GenerationStateFragment, unknown>;
+export const CliExtendVideoDocument = new TypedDocumentString(`
+    mutation CliExtendVideo($input: ExtendVideoInput!) {
+  extendVideo(input: $input) {
+    __typename
+    ... on ExtendVideoSuccess {
+      generation {
+        ...GenerationState
+      }
+    }
+    ... on Error {
+      message
+    }
+    ... on InvalidInputError {
+      fields {
+        path
+        message
+      }
+    }
+    ... on NotFoundError {
+      id
+    }
+    ... on RateLimitedError {
+      rateLimit
+      max
+      retryAfterSeconds
+    }
+    ... on InsufficientCreditsError {
+      requiredUsd
+      availableUsd
+      creditLimit
+    }
+    ... on IdempotencyConflictError {
+      idempotencyKey
+    }
+  }
+}
+    fragment GenerationState on Generation {
+  id
+  status
+  upstreamStatus
+  elapsedSeconds
+  prompt
+  duration
+  quality
+  motionMode
+  createdAt
+  completedAt
+  error {
+    code
+    message
+    upstreamStatus
+  }
+  video {
+    url
+    contentType
+    byteSize
+    width
+    height
+    durationSeconds
+    sha256
+  }
+}`) as unknown as TypedDocumentString<CliExtendVideoMutation, CliExtendVideoMutationVariables>;
+export const CliGenerationUpdatedDocument = new TypedDocumentString(`
+    subscription CliGenerationUpdated($id: ID!) {
+  generationUpdated(id: $id) {
+    ...GenerationState
+  }
+}
+    fragment GenerationState on Generation {
+  id
+  status
+  upstreamStatus
+  elapsedSeconds
+  prompt
+  duration
+  quality
+  motionMode
+  createdAt
+  completedAt
+  error {
+    code
+    message
+    upstreamStatus
+  }
+  video {
+    url
+    contentType
+    byteSize
+    width
+    height
+    durationSeconds
+    sha256
+  }
+}`) as unknown as TypedDocumentString<CliGenerationUpdatedSubscription, CliGenerationUpdatedSubscriptionVariables>;
+export const CliHistoryDocument = new TypedDocumentString(`
+    query CliHistory($first: Int!, $after: String, $status: GenerationStatus) {
+  generations(first: $first, after: $after, status: $status) {
+    totalCount
+    edges {
+      node {
+        id
+        status
+        duration
+        quality
+        createdAt
+        prompt
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<CliHistoryQuery, CliHistoryQueryVariables>;

@@ -1,0 +1,141 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { Db } from '../db/client.js';
+import type { Generation, Video } from '../generated/prisma/client.js';
+import type { JobQueue } from '../jobs/queue.js';
+import type { Logger } from '../logger.js';
+import { SIGNATURE_HEADER, signWebhook } from './signature.js';
+
+export interface WebhookDeps {
+  db: Db;
+  queue: JobQueue;
+  logger: Logger;
+  timeoutMs: number;
+  /** The id clients know a generation by (its GraphQL global ID). */
+  publicId(generationId: string): string;
+  videoUrl(videoId: string): string;
+}
+
+/** The generation as the webhook's JSON: the same field names as the GraphQL Generation type. */
+export function generationPayload(generation: Generation & { video: Video | null }, deps: Pick<WebhookDeps, 'publicId' | 'videoUrl'>) {
+  const { video } = generation;
+  return {
+    id: deps.publicId(generation.id),
+    status: generation.status,
+    prompt: generation.prompt,
+    negativePrompt: generation.negativePrompt,
+    duration: generation.duration,
+    quality: generation.quality,
+    motionMode: generation.motionMode,
+    seed: generation.seed,
+    style: generation.style,
+    idempotencyKey: generation.idempotencyKey,
+    sourceVideoUrl: generation.sourceVideoUrl,
+    source: generation.sourceId ? { id: deps.publicId(generation.sourceId) } : null,
+    upstreamStatus: generation.upstreamStatus,
+    cost: generation.cost === null ? null : Number(generation.cost),
+    error: generation.errorCode
+      ? { code: generation.errorCode, message: generation.errorMessage ?? generation.errorCode, upstreamStatus: generation.errorUpstreamStatus }
+      : null,
+    video: video
+      ? {
+          url: deps.videoUrl(video.id),
+          contentType: video.contentType,
+          byteSize: video.byteSize,
+          width: video.width,
+          height: video.height,
+          durationSeconds: video.durationSeconds,
+          sha256: video.sha256,
+        }
+      : null,
+    createdAt: generation.createdAt.toISOString(),
+    startedAt: generation.startedAt?.toISOString() ?? null,
+    completedAt: generation.completedAt?.toISOString() ?? null,
+  };
+}
+
+export class WebhookDeliveryError extends Error {
+  override readonly name = 'WebhookDeliveryError';
+}
+
+/**
+ * POSTs an ended generation to its callbackUrl, signed with its API key's secret. Scheduling
+ * goes through the job queue, so deliveries survive restarts and are retried with backoff; every
+ * attempt is recorded.
+ */
+export class WebhookDeliverer {
+  constructor(private readonly deps: WebhookDeps) {}
+
+  /** Called after a generation ended; without a callbackUrl it does nothing. Failures are left to the sweep. */
+  async generationEnded(generation: Pick<Generation, 'id' | 'callbackUrl'>): Promise<void> {
+    if (!generation.callbackUrl) return;
+    try {
+      await this.schedule(generation.id);
+    } catch (error) {
+      this.deps.logger.warn({ err: (error as Error).message, generationId: generation.id }, 'webhook not scheduled yet; the sweep will');
+    }
+  }
+
+  async schedule(generationId: string): Promise<void> {
+    await this.deps.queue.enqueueWebhook(generationId);
+    await this.deps.db.generation.update({ where: { id: generationId }, data: { webhookScheduledAt: new Date() } });
+  }
+
+  /** Schedules ended generations whose delivery was never scheduled (the process stopped in between). */
+  async scheduleMissed(quietMs: number): Promise<number> {
+    const rows = await this.deps.db.generation.findMany({
+      where: { callbackUrl: { not: null }, webhookScheduledAt: null, completedAt: { lt: new Date(Date.now() - quietMs) } },
+      select: { id: true },
+      take: 500,
+    });
+    for (const row of rows) await this.schedule(row.id);
+    return rows.length;
+  }
+
+  /** One attempt. Throws when the receiver did not take it, so the queue retries. */
+  async deliver(generationId: string): Promise<void> {
+    const generation = await this.deps.db.generation.findUnique({
+      where: { id: generationId },
+      include: { video: true, apiKey: { select: { webhookSecret: true } } },
+    });
+    if (!generation?.callbackUrl || !generation.completedAt) return;
+
+    const previous = await this.deps.db.webhookAttempt.count({ where: { generationId } });
+    const attempt = previous + 1;
+    const event = `generation.${generation.status.toLowerCase()}`;
+    const body = JSON.stringify({ type: event, generation: generationPayload(generation, this.deps) });
+    const started = performance.now();
+    let statusCode: number | null = null;
+    let failure: string | null = null;
+    try {
+      const response = await fetch(generation.callbackUrl, {
+        method: 'POST',
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.deps.timeoutMs),
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'extendql-webhooks/1',
+          'extendql-event': event,
+          'extendql-delivery': generation.id,
+          'extendql-attempt': String(attempt),
+          [SIGNATURE_HEADER]: signWebhook(generation.apiKey.webhookSecret, body),
+        },
+        body,
+      });
+      statusCode = response.status;
+      await response.body?.cancel();
+      if (!response.ok) failure = `receiver answered HTTP ${response.status}`;
+    } catch (error) {
+      const cause = (error as Error & { cause?: Error }).cause;
+      failure = (error as Error).name === 'TimeoutError' ? `no answer within ${this.deps.timeoutMs} ms` : (cause?.message ?? (error as Error).message);
+    }
+    const durationMs = Math.round(performance.now() - started);
+    await this.deps.db.webhookAttempt.create({
+      data: { id: uuidv7(), generationId, attempt, event, url: generation.callbackUrl, statusCode, error: failure, durationMs, succeeded: failure === null },
+    });
+    if (failure !== null) {
+      this.deps.logger.warn({ generationId, attempt, statusCode }, 'webhook delivery failed; it will be retried while attempts remain');
+      throw new WebhookDeliveryError(failure);
+    }
+    this.deps.logger.info({ generationId, attempt, statusCode, durationMs }, 'webhook delivered');
+  }
+}

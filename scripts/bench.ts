@@ -4,7 +4,7 @@
  * its own child process (scripts/bench/baseline-server.ts), alternating, and writes BENCHMARKS.md.
  * The load generator (autocannon) runs in this process. Everything is on 127.0.0.1.
  *
- * Options: --runs 3 --duration 5 (seconds per run) --only 1,2,3
+ * Options: --runs 3 --duration 5 (seconds per run) --only 1,2,3,4,5,6,7 --in-flight 2000
  */
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -18,11 +18,13 @@ import { scratchPostgres } from './lib/scratch-postgres.js';
 import { startSimulator } from '../src/upstream/simulator/index.js';
 import { completionToSubscriber, endToEnd, endToEndDirect, p as percentile, type CompletionTiming, type Realtime } from './bench/realtime.js';
 import { compare, median, load, medianOf, spawnChild, waitIdle, watchRss, type Child, type Comparison } from './bench/lib.js';
+import { copyLargeOutput, curlCopy, largeMp4, manyInFlight } from './bench/scale.js';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '3' }, duration: { type: 'string', default: '5' }, only: { type: 'string', default: '1,2,3,6,7' } },
+  options: { runs: { type: 'string', default: '3' }, duration: { type: 'string', default: '5' }, 'in-flight': { type: 'string', default: '2000' }, only: { type: 'string', default: '1,2,3,4,5,6,7' } },
 });
 const RUNS = Number(values.runs);
+const IN_FLIGHT = Number(values['in-flight']);
 const DURATION_S = Number(values.duration);
 const WARMUP_S = 1;
 const ONLY = new Set(values.only.split(',').map(Number));
@@ -180,7 +182,8 @@ async function main() {
     POLL_INTERVAL_MS: '60000',
     POLL_MAX_INTERVAL_MS: '60000',
   };
-  const serverCommand = ['--import', 'tsx', '--import', './scripts/bench/probe.ts', 'src/server.ts'];
+  // The flags of `npm start` (package.json), plus the probe.
+  const serverCommand = ['--max-old-space-size=192', '--import', 'tsx', '--import', './scripts/bench/probe.ts', 'src/server.ts'];
   const server = await spawnChild(serverCommand, env, (line) =>
     line.includes('extendql is listening') ? (JSON.parse(line) as { url: string }).url.replace('localhost', '127.0.0.1') : null,
   );
@@ -194,6 +197,8 @@ async function main() {
   const db = createDb(databaseUrl, { max: 4 });
   const reader = await createApiKey(db, 'bench reader');
   const writers = await Promise.all(Array.from({ length: WRITE_KEYS }, (_, i) => createApiKey(db, `bench writer ${i}`)));
+  // The baseline writes rows of keys of its own: its inserts must not grow the subject's per-key data.
+  const baselineWriters = await Promise.all(Array.from({ length: WRITE_KEYS }, (_, i) => createApiKey(db, `bench baseline writer ${i}`)));
   const oneId = await seed(db, reader.id, server.url);
   console.log(`bench: server ${server.url}, baseline ${baseline.url}, fake Segmind ${fake.url}, ${RUNS} runs of ${DURATION_S} s per side`);
 
@@ -279,9 +284,12 @@ async function main() {
       let i = 0;
       return () => items[i++ % items.length]!;
     };
-    for (const [label, keys] of [[`${WRITE_KEYS} API keys`, writers], ['one API key', writers.slice(0, 1)]] as const) {
+    for (const [label, keys, baselineKeys] of [
+      [`${WRITE_KEYS} API keys`, writers, baselineWriters],
+      ['one API key', writers.slice(0, 1), baselineWriters.slice(0, 1)],
+    ] as const) {
       const nextKey = rotate(keys);
-      const nextKeyId = rotate(keys);
+      const nextKeyId = rotate(baselineKeys);
       const subjectRun = (duration: number) =>
         load({
           url: server.url,
@@ -289,7 +297,8 @@ async function main() {
           duration,
           requests: [{ method: 'POST', path: '/graphql', headers: { 'content-type': 'application/json' }, body, setupRequest: (req) => ({ ...req, headers: { ...req.headers, 'x-api-key': nextKey().key } }) }],
         });
-      const before = await db.generation.count({ where: { apiKeyId: { in: writers.map((w) => w.id) } } });
+      const allWriters = [...writers, ...baselineWriters].map((w) => w.id);
+      const before = await db.generation.count({ where: { apiKeyId: { in: allWriters } } });
       console.log(`scenario 3: extendVideo, 50 connections, ${label}`);
       const c = await compare(
         RUNS,
@@ -305,7 +314,7 @@ async function main() {
         DURATION_S,
         settle,
       );
-      const after = await db.generation.count({ where: { apiKeyId: { in: writers.map((w) => w.id) } } });
+      const after = await db.generation.count({ where: { apiKeyId: { in: allWriters } } });
       const inserted = after - before;
       const okResponses = c.subject.reduce((n, r) => n + r.ok, 0) + c.baseline.reduce((n, r) => n + r.ok, 0);
       rows.push(...comparisonRows(`3. extendVideo accepted, 50 connections, ${label}`, c, { rps: 0.3, p99AbsMs: 50 }));
@@ -340,7 +349,7 @@ async function main() {
     );
     const db2 = createDb(realtimeDbUrl, { max: 2 });
     const rt: Realtime = { graphqlUrl: `${server2.url}/graphql`, key: (await createApiKey(db2, 'bench realtime')).key, fake: fake2, fakeKey, jobMs: queueMs + processingMs };
-    realtimeSetup = `Scenarios 6 and 7 use a second server (same command, default \`POLL_INTERVAL_MS\`=1000, \`POLL_BACKOFF\`=1.5, \`POLL_MAX_INTERVAL_MS\`=10000) on its own database, against a fake that keeps each job QUEUED ${queueMs} ms and PROCESSING ${processingMs} ms; the first server and the baseline server are stopped by then.`;
+    realtimeSetup = `Scenarios 6 and 7 use a second server (same command, default polling: \`POLL_INTERVAL_MS\`=1000, \`POLL_BACKOFF\`=1) on its own database, against a fake that keeps each job QUEUED ${queueMs} ms and PROCESSING ${processingMs} ms; the first server and the baseline server are stopped by then.`;
     console.log('scenarios 6/7: warm-up generation');
     await endToEnd(rt, 'warm-up');
     await endToEndDirect(rt, 'warm-up');
@@ -366,7 +375,7 @@ async function main() {
         verdict: p50 <= 1500 ? 'met' : '**missed**',
       });
       notes.push(
-        `Scenario 6 — each run starts ${PER_RUN} generations 0–2 s apart, each followed by a \`generationUpdated\` subscriber over SSE; latency is the time SUCCEEDED reached the subscriber minus the time the fake marked the job COMPLETED (its creation time + ${queueMs + processingMs} ms). SUCCEEDED includes copying the MP4 into storage. Runs (ms, sorted): ${runs.map((r) => r.map((x) => x.toFixed(0)).join(' ')).join(' | ')}. Where the time goes (medians over all ${all.length} generations, from the fake's request log): the server's first status/result request after COMPLETED came ${fmt(firstPoll, 0)} ms after it, its download of the MP4 began ${fmt(downloadAt, 0)} ms after it, and SUCCEEDED reached the subscriber ${fmt(median(all.map((t) => t.latency)), 0)} ms after it. (The worker polls 1 s after submitting, then after waits of POLL_INTERVAL_MS × 1.5^pollCount, each step picked up by pg-boss polling every 0.5 s: see src/generations/worker.ts and src/jobs/queue.ts.)`,
+        `Scenario 6 — each run starts ${PER_RUN} generations 0–2 s apart, each followed by a \`generationUpdated\` subscriber over SSE; latency is the time SUCCEEDED reached the subscriber minus the time the fake marked the job COMPLETED (its creation time + ${queueMs + processingMs} ms). SUCCEEDED includes copying the MP4 into storage. Runs (ms, sorted): ${runs.map((r) => r.map((x) => x.toFixed(0)).join(' ')).join(' | ')}. Where the time goes (medians over all ${all.length} generations, from the fake's request log): the server's first status/result request after COMPLETED came ${fmt(firstPoll, 0)} ms after it, its download of the MP4 began ${fmt(downloadAt, 0)} ms after it, and SUCCEEDED reached the subscriber ${fmt(median(all.map((t) => t.latency)), 0)} ms after it. (The worker polls POLL_INTERVAL_MS after submitting and then every POLL_INTERVAL_MS × POLL_BACKOFF^pollCount; a new step wakes a worker through LISTEN/NOTIFY, a delayed one is picked up by pg-boss polling every 0.5 s: see src/generations/worker.ts and src/jobs/queue.ts.)`,
       );
     }
     if (ONLY.has(7)) {
@@ -397,6 +406,124 @@ async function main() {
     await fake2.close();
   }
 
+  let scaleSetup = '';
+  if (ONLY.has(4)) {
+    // Default settings (polling every second), against a fake whose jobs take 20 s.
+    const fakeKey = `sk-bench-${randomBytes(12).toString('hex')}`;
+    const fake4 = await startSimulator({ apiKey: fakeKey, mediaDir: join(work, 'media'), credits: 1e9, queueMs: 1000, processingMs: 19_000 });
+    const dbUrl = await createDatabase();
+    const env4 = { ...env, DATABASE_URL: dbUrl, SEGMIND_API_KEY: fakeKey, SEGMIND_BASE_URL: fake4.url, DATA_DIR: join(work, 'data4') } as NodeJS.ProcessEnv;
+    delete env4.POLL_INTERVAL_MS;
+    delete env4.POLL_MAX_INTERVAL_MS;
+    const server4 = await spawnChild(serverCommand, env4, (line) =>
+      line.includes('extendql is listening') ? (JSON.parse(line) as { url: string }).url.replace('localhost', '127.0.0.1') : null,
+    );
+    const db4 = createDb(dbUrl, { max: 2 });
+    const keys = await Promise.all(Array.from({ length: 20 }, (_, i) => createApiKey(db4, `bench in flight ${i}`)));
+    console.log(`scenario 4: ${IN_FLIGHT} generations in flight, fake takes 20 s each`);
+    const r = await manyInFlight({ server: server4, ask, db: db4, graphqlUrl: `${server4.url}/graphql`, keys: keys.map((k) => k.key), count: IN_FLIGHT, timeoutMs: 8 * 60_000 });
+    const succeeded = r.byStatus.SUCCEEDED ?? 0;
+    const allOk = succeeded === IN_FLIGHT;
+    rows.push(
+      {
+        scenario: `4. ${IN_FLIGHT.toLocaleString('en')} generations in flight, fake takes 20 s each`,
+        figure: 'generations SUCCEEDED',
+        subject: `${succeeded} of ${IN_FLIGHT} (${Object.entries(r.byStatus).map(([k, v]) => `${k} ${v}`).join(', ')})`,
+        baseline: '—',
+        ratio: '—',
+        target: 'all succeed',
+        verdict: allOk ? 'met' : '**missed**',
+      },
+      {
+        scenario: `4. ${IN_FLIGHT.toLocaleString('en')} generations in flight, fake takes 20 s each`,
+        figure: 'peak RSS of the server',
+        subject: `${fmt(r.peakRssMb, 0)} MB (${fmt(r.startRssMb, 0)} MB before)`,
+        baseline: '—',
+        ratio: '—',
+        target: '≤ 350 MB',
+        verdict: r.peakRssMb <= 350 ? 'met' : '**missed**',
+      },
+      {
+        scenario: `4. ${IN_FLIGHT.toLocaleString('en')} generations in flight, fake takes 20 s each`,
+        figure: 'event-loop delay p99 (p50, max)',
+        subject: `${fmt(r.eventLoop.p99)} ms (${fmt(r.eventLoop.p50)} ms, ${fmt(r.eventLoop.max)} ms)`,
+        baseline: '—',
+        ratio: '—',
+        target: '≤ 50 ms',
+        verdict: r.eventLoop.p99 <= 50 ? 'met' : '**missed**',
+      },
+    );
+    notes.push(
+      `Scenario 4 — ${IN_FLIGHT} \`extendVideo\` requests (Q360P, 5 s; 50 at a time over 20 keys) were accepted in ${fmt(r.submitSeconds)} s; every generation had ended ${fmt(r.drainSeconds)} s after the first request (each job takes 20 s at the fake, so the floor is about ${fmt(r.submitSeconds + 20)} s). RSS sampled from /proc every 100 ms; event-loop delay from \`perf_hooks.monitorEventLoopDelay\` in the server over the whole interval. Peaks of the server's \`process.memoryUsage()\` (MB): ${Object.entries(r.memoryPeaks).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
+    );
+    if (!allOk) failed = true;
+    await db4.$disconnect();
+    await server4.stop();
+    await fake4.close();
+    scaleSetup += 'Scenario 4 runs a fresh server (default polling) on its own database against a fake that keeps each job QUEUED 1 s and PROCESSING 19 s. ';
+  }
+
+  if (ONLY.has(5)) {
+    // The fake serves this file as the output of every Q720P, 8 s job.
+    const mediaDir = join(work, 'media-large');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(mediaDir, { recursive: true });
+    console.log('scenario 5: encoding a 200 MB MP4');
+    const bytes = await largeMp4(join(mediaDir, 'sim-v1-1280x720-8s.mp4'), 200);
+    const fakeKey = `sk-bench-${randomBytes(12).toString('hex')}`;
+    const fake5 = await startSimulator({ apiKey: fakeKey, mediaDir, credits: 1e9, queueMs: 0, processingMs: 300 });
+    const dbUrl = await createDatabase();
+    const dataDir = join(work, 'data5');
+    const env5 = { ...env, DATABASE_URL: dbUrl, SEGMIND_API_KEY: fakeKey, SEGMIND_BASE_URL: fake5.url, DATA_DIR: dataDir, POLL_INTERVAL_MS: '200', POLL_MAX_INTERVAL_MS: '200' };
+    const server5 = await spawnChild(serverCommand, env5, (line) =>
+      line.includes('extendql is listening') ? (JSON.parse(line) as { url: string }).url.replace('localhost', '127.0.0.1') : null,
+    );
+    const db5 = createDb(dbUrl, { max: 2 });
+    const key = (await createApiKey(db5, 'bench copy')).key;
+    const graphqlUrl5 = `${server5.url}/graphql`;
+    console.log(`scenario 5: ${RUNS} copies of a ${fmt(bytes / 2 ** 20, 0)} MB output per side`);
+    // A first copy warms the server's code paths (not counted).
+    await copyLargeOutput({ server: server5, db: db5, graphqlUrl: graphqlUrl5, key, fake: fake5, label: 'warm-up copy' });
+    const runs: { seconds: number; growth: number }[] = [];
+    const curls: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const job = fake5.jobs().at(-1)!;
+      curls.push(await curlCopy(`${fake5.url}/outputs/${job.requestId}.mp4`, join(dataDir, 'curl')));
+      const run = await copyLargeOutput({ server: server5, db: db5, graphqlUrl: graphqlUrl5, key, fake: fake5, label: `copy ${i}` });
+      runs.push({ seconds: run.seconds, growth: run.rssPeakMb - run.rssBeforeMb });
+    }
+    const growth = median(runs.map((r) => r.growth));
+    const copyS = median(runs.map((r) => r.seconds));
+    const curlS = median(curls);
+    rows.push(
+      {
+        scenario: '5. copy a 200 MB MP4 output into storage',
+        figure: 'RSS growth of the server during the copy',
+        subject: `${fmt(growth, 0)} MB`,
+        baseline: '—',
+        ratio: '—',
+        target: '≤ 64 MB',
+        verdict: growth <= 64 ? 'met' : '**missed**',
+      },
+      {
+        scenario: '5. copy a 200 MB MP4 output into storage',
+        figure: `time, median of ${RUNS}`,
+        subject: `${fmt(copyS, 2)} s`,
+        baseline: `${fmt(curlS, 2)} s (curl -o)`,
+        ratio: `${fmt(copyS / curlS, 2)}×`,
+        target: '≤ 1.3× baseline',
+        verdict: copyS <= 1.3 * curlS ? 'met' : '**missed**',
+      },
+    );
+    notes.push(
+      `Scenario 5 — the fake serves a ${fmt(bytes / 2 ** 20, 1)} MB MP4 (1280x720, 8 s of noise, encoded once by the bench) as the output of a Q720P 8 s job. extendql's time runs from the moment the fake received the server's GET of the output to the generation's completedAt: streaming to a temporary file with SHA-256, the MP4 check, the move into storage and the row update. RSS growth is the peak (sampled every 25 ms) minus the RSS just before the request. Baseline: \`curl -sS -o\` of the same output URL into the same filesystem. Runs (s, RSS growth MB): ${runs.map((r) => `${fmt(r.seconds, 2)}/${fmt(r.growth, 0)}`).join(', ')}; curl (s): ${curls.map((c) => fmt(c, 2)).join(', ')}.`,
+    );
+    await db5.$disconnect();
+    await server5.stop();
+    await fake5.close();
+    scaleSetup += 'Scenario 5 runs a fresh server on its own database; its fake answers each job within 300 ms.';
+  }
+
   const unmeasured: Record<number, string> = {
     4: '4. 2,000 generations in flight, fake takes 20 s each',
     5: '5. copy a 200 MB MP4 output into storage',
@@ -418,7 +545,7 @@ Machine: nproc ${availableParallelism()} (${cpus()[0]?.model.trim() ?? 'unknown 
 
 Set-up: the real server runs as a child process (\`node ${serverCommand.join(' ')}\`, \`NODE_ENV=production\`, per-key limits raised to 1,000,000) on real PostgreSQL (${process.env.DATABASE_URL ? 'DATABASE_URL' : 'an embedded cluster started by the bench'}) against a fake Segmind on 127.0.0.1. The baselines run in another child process (\`scripts/bench/baseline-server.ts\`, a plain \`node:http\` server with the same Prisma client and pool size 20, and a \`pg\` pool of 20). The load generator is autocannon, in the bench process, on the same ${availableParallelism()} cores as both servers and PostgreSQL: figures are relative, and the ratio to the baseline measured in the same run is what the targets are about. Each figure is the **median of ${RUNS} runs of ${DURATION_S} s**, baseline and subject alternating, after a ${WARMUP_S} s warm-up of each. Peak RSS of the server under test during scenarios 1–3: ${fmt(peakRss, 0)} MB.
 
-Data: one reader key owning ${SEEDED} finished generations in chains of three (each extending the previous), three in four with a stored video; ${WRITE_KEYS} writer keys for scenario 3.
+Data: one reader key owning ${SEEDED} finished generations in chains of three (each extending the previous), three in four with a stored video; ${WRITE_KEYS} writer keys for scenario 3 and ${WRITE_KEYS} more for the rows its baseline inserts.
 
 | scenario | figure | extendql | baseline | ratio | target | verdict |
 | --- | --- | --- | --- | --- | --- | --- |
@@ -429,9 +556,7 @@ ${rows.map((r) => `| ${r.scenario} | ${r.figure} | ${r.subject} | ${r.baseline} 
 1. \`query { generation(id) { id status prompt duration quality createdAt } }\` over HTTP POST with 100 connections. Baseline: \`GET /generation?id=\` doing the same API-key lookup (\`authenticate\`) and \`prisma.generation.findFirst\` and answering JSON.
 2. \`generations(first: N) { totalCount edges { node { id source { id } video { url } extensions { totalCount } } } }\`. SQL statements are counted in the server process by wrapping \`pg.Client.prototype.query\` (preloaded \`scripts/bench/probe.ts\`; pg-boss statements excluded), one request per N. Latency: first: 100 with 10 connections. Baseline: the API-key lookup and one hand-written SQL statement (LEFT JOIN on Video, correlated counts) through \`pg\`.
 3. \`extendVideo\` (validation, per-key advisory lock, limit checks, INSERT and pg-boss enqueue in one transaction), 50 connections, keys rotated per request. Baseline: one \`INSERT\` of the same row through \`pg\` (no key lookup, no transaction). The fake keeps jobs queued for 10 minutes and \`POLL_INTERVAL_MS=60000\`, so in the background the worker only submits each accepted generation once to the fake.
-6. and 7. are described in the notes below. ${realtimeSetup}
-
-Scenarios 4 (2,000 generations in flight, RSS and event-loop delay) and 5 (copying a 200 MB MP4) are not yet measured: no numbers exist for them.
+4. to 7. are described in the notes below. ${scaleSetup} ${realtimeSetup}
 
 ## Notes
 

@@ -78,7 +78,7 @@ async function main() {
     GENERATION_DEADLINE_MS: String(DEADLINE_MS),
     WORKER_CONCURRENCY: '16',
   };
-  const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env: { ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, ['--max-old-space-size=192', '--import', 'tsx', 'src/server.ts'], { env: { ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let buffered = '';
     server.stdout.on('data', (chunk: Buffer) => {

@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createPubSub, createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { createFetch } from '@whatwg-node/fetch';
@@ -12,11 +11,11 @@ import { Redis } from 'ioredis';
 import { authenticate } from './auth/api-keys.js';
 import type { Config } from './config.js';
 import type { RequestContext, ServerContext } from './context.js';
-import { createDb, type Db } from './db/client.js';
+import { openDb, type Db } from './db/client.js';
 import { openDatabase } from './db/connect.js';
 import { GenerationService } from './generations/service.js';
 import { GenerationWorker } from './generations/worker.js';
-import { graphiqlOptions } from './graphiql.js';
+import { graphiqlOptions, renderGraphiQLPage } from './graphiql.js';
 import { bodyLimitExceeded, isMultipart, multipartLimits, securityPlugins } from './http/security.js';
 import { requestIdOf, trackRequest } from './http/request-id.js';
 import { createVideoHandler } from './http/videos.js';
@@ -67,8 +66,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     cleanups.push(() => database.stop());
     const databaseUrl = database.url;
 
-    const db = createDb(databaseUrl);
-    cleanups.push(() => db.$disconnect());
+    // One pool for Prisma and for the raw SQL of the extendVideo path (GenerationService).
+    const { db, pool, close: closeDb } = openDb(databaseUrl);
+    cleanups.push(closeDb);
     const queue = await JobQueue.start(databaseUrl, logger, {
       superviseIntervalSeconds: config.jobSuperviseIntervalSeconds,
       webhooks: config.webhooks,
@@ -146,6 +146,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
     const generations = new GenerationService({
       db,
+      pool,
       webhooks,
       queue,
       events,
@@ -199,7 +200,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       graphqlEndpoint: '/graphql',
       graphiql: graphiqlOptions,
       // The GraphiQL bundle is served from this server, not a CDN, so it works offline too.
-      renderGraphiQL,
+      renderGraphiQL: renderGraphiQLPage,
       landingPage: false,
       maskedErrors: true,
       logging: {

@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+
 /** The operations GraphiQL opens with: ready to run once a key is pasted into the headers. */
 export const EXAMPLE_EXTEND_VIDEO = /* GraphQL */ `# 1. Create a key: npm run apikey:create -- --name me
 # 2. Paste it into the x-api-key header below, then run this mutation.
@@ -55,3 +58,29 @@ export const graphiqlOptions = {
   headers: JSON.stringify({ 'x-api-key': 'paste a key from npm run apikey:create' }, null, 2),
   shouldPersistHeaders: true,
 };
+
+/**
+ * The GraphiQL page, rendered by @graphql-yoga/render-graphiql (which inlines the whole GraphiQL
+ * bundle, so the page works offline). Loading that module costs a process about 75 MB for good,
+ * and a worker thread's memory is not handed back either; so a short-lived child process renders
+ * the page once, and only the finished page (about 9 MB) is kept.
+ */
+const pages = new Map<string, Promise<string>>();
+const requireHere = createRequire(import.meta.url);
+const RENDER = `process.stdout.write(require(process.argv[1]).renderGraphiQL(JSON.parse(process.argv[2])))`;
+
+export function renderGraphiQLPage(options: object): Promise<string> {
+  const cacheKey = JSON.stringify(options);
+  let page = pages.get(cacheKey);
+  if (!page) {
+    page = new Promise<string>((resolve, reject) => {
+      const module = requireHere.resolve('@graphql-yoga/render-graphiql');
+      execFile(process.execPath, ['-e', RENDER, module, cacheKey], { maxBuffer: 64 * 1024 * 1024, env: {} }, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      );
+    });
+    page.catch(() => pages.delete(cacheKey));
+    pages.set(cacheKey, page);
+  }
+  return page;
+}

@@ -1,5 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtendVideoBriefDocument, type ExtendVideoInput } from './gql/graphql.js';
+import { AUTH_CACHE_TTL_MS, revokeApiKey } from '../src/auth/api-keys.js';
+import { createDb } from '../src/db/client.js';
+import { ExtendVideoBriefDocument, GenerationsDocument, type ExtendVideoInput } from './gql/graphql.js';
 import { startStack, submissions, type Stack } from './helpers/stack.js';
 
 const input = (prompt: string, extra: Partial<ExtendVideoInput> = {}): ExtendVideoInput => ({ videoUrl: 'https://videos.example/a.mp4', prompt, ...extra });
@@ -127,5 +130,31 @@ describe('operation and request limits', () => {
   it('does not suggest field names to strangers', async () => {
     const body = (await (await post({ query: '{ generatio { id } }' })).json()) as { errors: { message: string }[] };
     expect(body.errors[0]!.message).not.toMatch(/Did you mean/);
+  });
+});
+
+describe('API keys remembered for AUTH_CACHE_TTL_MS', () => {
+  it('a key revoked by another process is refused within AUTH_CACHE_TTL_MS', async () => {
+    const stack = await startStack({ worker: false });
+    // The other process, as `npm run apikey:revoke` is one: its own Db on the same database.
+    const elsewhere = createDb(stack.app.databaseUrl, { max: 1 });
+    try {
+      const key = await stack.newKey('revoked elsewhere');
+      const accepted = async () => (await stack.execute(GenerationsDocument, { first: 1 }, key)).errors?.[0]?.extensions?.code !== 'UNAUTHENTICATED';
+      expect(await accepted()).toBe(true);
+      const { id } = await elsewhere.apiKey.findFirstOrThrow({ where: { name: 'revoked elsewhere' } });
+      expect(await revokeApiKey(elsewhere, id)).toBe(true);
+      const revokedAt = Date.now();
+      // The server was not told: it still knows the key from the request above, for now.
+      expect(await accepted()).toBe(true);
+      while (await accepted()) {
+        expect(Date.now() - revokedAt, 'still accepted').toBeLessThan(AUTH_CACHE_TTL_MS + 1000);
+        await sleep(100);
+      }
+      expect(Date.now() - revokedAt).toBeLessThan(AUTH_CACHE_TTL_MS + 1000);
+    } finally {
+      await elsewhere.$disconnect();
+      await stack.close();
+    }
   });
 });

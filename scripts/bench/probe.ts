@@ -6,6 +6,7 @@
  * `{ sql: 'start' }` clears and starts recording, `{ sql: 'stop' }` answers with what was recorded.
  */
 import { Session } from 'node:inspector';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 
 let recording = false;
@@ -89,5 +90,39 @@ process.on('message', (message: { profile?: 'start' | 'stop' }) => {
       .then(() => process.send?.({ profile: 'started' }));
   } else if (message.profile === 'stop') {
     void post<{ profile: Profile }>('Profiler.stop').then(({ profile }) => process.send?.({ profile: 'stopped', summary: summarize(profile) }));
+  }
+});
+
+/**
+ * `{ eld: 'start' }` / `{ eld: 'stop' }`: this process's event-loop delay over the interval
+ * (perf_hooks histogram, 10 ms resolution), answered as p50 / p99 / max in ms.
+ */
+const delay = monitorEventLoopDelay({ resolution: 10 });
+process.on('message', (message: { eld?: 'start' | 'stop' }) => {
+  if (message.eld === 'start') {
+    delay.reset();
+    delay.enable();
+    process.send?.({ eld: 'started' });
+  } else if (message.eld === 'stop') {
+    delay.disable();
+    const ms = (ns: number) => ns / 1e6;
+    process.send?.({ eld: 'stopped', p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) });
+  }
+});
+
+/** `{ mem: 'start' }` / `{ mem: 'stop' }`: peaks of process.memoryUsage() fields (MB), sampled every 100 ms. */
+let memTimer: NodeJS.Timeout | undefined;
+const memPeak: Record<string, number> = {};
+process.on('message', (message: { mem?: 'start' | 'stop' }) => {
+  if (message.mem === 'start') {
+    for (const key of Object.keys(memPeak)) delete memPeak[key];
+    memTimer = setInterval(() => {
+      for (const [key, value] of Object.entries(process.memoryUsage())) memPeak[key] = Math.max(memPeak[key] ?? 0, Math.round(value / 2 ** 20));
+    }, 100);
+    memTimer.unref();
+    process.send?.({ mem: 'started' });
+  } else if (message.mem === 'stop') {
+    clearInterval(memTimer);
+    process.send?.({ mem: 'stopped', peak: { ...memPeak } });
   }
 });

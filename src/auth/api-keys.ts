@@ -22,15 +22,66 @@ export async function createApiKey(db: Db, name: string): Promise<{ id: string; 
   return { id: row.id, key, prefix, webhookSecret };
 }
 
+/** Revokes a key: at once in this process, within AUTH_CACHE_TTL_MS in every other one. */
 export async function revokeApiKey(db: Db, id: string): Promise<boolean> {
   const { count } = await db.apiKey.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date() } });
+  clearApiKeyCache(db);
   return count === 1;
 }
 
-/** Resolves a presented key to its identity, or null when it is unknown or revoked. */
+/**
+ * How long an active key's identity is remembered after a lookup. Every request presents its key,
+ * and the lookup was a statement of its own on every one; now a key costs one lookup per TTL.
+ * The price: a key revoked elsewhere (`npm run apikey:revoke`, another server process) is still
+ * accepted here until its entry expires, so for at most this long after the revocation.
+ */
+export const AUTH_CACHE_TTL_MS = 5_000;
+/** Entries beyond this push out the oldest; only keys that exist and are active get in at all. */
+const AUTH_CACHE_MAX_ENTRIES = 10_000;
+
+interface CachedIdentity {
+  expiresAt: number;
+  /** Shared by the requests that arrive while the lookup runs, so a burst costs one lookup. */
+  identity: Promise<ApiKeyIdentity | null>;
+}
+
+/** Per Db (per database), by the key's hash: the key itself is not kept. */
+const caches = new WeakMap<Db, Map<string, CachedIdentity>>();
+
+/** Forgets every remembered key of `db`, so that the next request of each is looked up again. */
+export function clearApiKeyCache(db: Db): void {
+  caches.delete(db);
+}
+
+/**
+ * Resolves a presented key to its identity, or null when it is unknown or revoked. An active key
+ * seen in the last AUTH_CACHE_TTL_MS is answered from memory (see there); unknown and revoked
+ * keys are looked up every time, so guessing fills no memory and a new key works at once.
+ */
 export async function authenticate(db: Db, presented: string | null | undefined): Promise<ApiKeyIdentity | null> {
   if (!presented || !presented.startsWith(PREFIX) || presented.length > 128) return null;
   const hash = hashApiKey(presented);
+  let cache = caches.get(db);
+  if (!cache) caches.set(db, (cache = new Map()));
+  const now = Date.now();
+  const cached = cache.get(hash);
+  if (cached && cached.expiresAt > now) return cached.identity;
+
+  const entry: CachedIdentity = { expiresAt: now + AUTH_CACHE_TTL_MS, identity: lookUp(db, hash) };
+  // Re-inserted, so the map's order stays oldest first for eviction.
+  cache.delete(hash);
+  if (cache.size >= AUTH_CACHE_MAX_ENTRIES) cache.delete(cache.keys().next().value!);
+  cache.set(hash, entry);
+  const forget = () => {
+    if (cache.get(hash) === entry) cache.delete(hash);
+  };
+  void entry.identity.then((identity) => {
+    if (!identity) forget();
+  }, forget);
+  return entry.identity;
+}
+
+async function lookUp(db: Db, hash: string): Promise<ApiKeyIdentity | null> {
   const row = await db.apiKey.findUnique({ where: { keyHash: hash }, select: { id: true, name: true, keyHash: true, revokedAt: true } });
   if (!row || row.revokedAt) return null;
   // The lookup was by hash already; compare again in constant time so timing says nothing.

@@ -1,9 +1,37 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
 
 export type Db = PrismaClient;
 
+/** Prisma, and the pool it runs on for the few hot statements that go to `pg` directly. */
+export interface Database {
+  db: Db;
+  /** Prisma's own pool: raw SQL on it shares one connection limit with Prisma. */
+  pool: pg.Pool;
+  /** Disconnects Prisma and ends the pool. */
+  close(): Promise<void>;
+}
+
+export function openDb(databaseUrl: string, options: { max?: number } = {}): Database {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: options.max ?? 20 });
+  // An idle connection that breaks (say, PostgreSQL restarts) is dropped by the pool and replaced
+  // at the next checkout; unheard, its 'error' event would crash the process.
+  pool.on('error', () => {});
+  // disposeExternalPool: `db.$disconnect()` still ends the pool, as when Prisma made its own, so
+  // callers that hold only `db` (createDb) release everything with it.
+  const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  return {
+    db,
+    pool,
+    close: async () => {
+      await db.$disconnect();
+      // Prisma ends the pool only if it ever connected.
+      if (!pool.ended) await pool.end();
+    },
+  };
+}
+
 export function createDb(databaseUrl: string, options: { max?: number } = {}): Db {
-  const adapter = new PrismaPg({ connectionString: databaseUrl, max: options.max ?? 20 });
-  return new PrismaClient({ adapter });
+  return openDb(databaseUrl, options).db;
 }

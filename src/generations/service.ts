@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
-import { fromPrisma } from 'pg-boss';
 import type { Db } from '../db/client.js';
+import { inLockedTransaction, isUniqueViolation, prepared, prismaTypes, timestampParam } from '../db/sql.js';
 import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotFoundError } from '../errors.js';
 import type { Generation } from '../generated/prisma/client.js';
-import type { JobQueue } from '../jobs/queue.js';
+import type { JobQueue, SqlExecutor } from '../jobs/queue.js';
 import type { GenerationEvents } from './events.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { enforceKeyLimits, type KeyLimits } from './limits.js';
@@ -15,6 +16,8 @@ import { receiveUpload, type ReceivedUpload } from './uploads.js';
 
 export interface GenerationServiceDeps {
   db: Db;
+  /** The pool `db` runs on: new generations are recorded through it directly (see record()). */
+  pool: pg.Pool;
   queue: JobQueue;
   events: GenerationEvents;
   /** Public URL of a stored video, as Segmind will fetch it when a generation is extended. */
@@ -42,13 +45,41 @@ function paramsHash(params: ExtendVideoParams, uploadSha256: string | null): str
   return createHash('sha256').update(JSON.stringify(normalized)).digest('hex');
 }
 
-function pick({ byteSize, width, height, durationSeconds }: ReceivedUpload['video']) {
-  return { byteSize, width, height, durationSeconds };
-}
+/** Enforced by the unique index on (apiKeyId, idempotencyKey). */
+const IDEMPOTENCY_CONSTRAINT = 'Generation_apiKeyId_idempotencyKey_key';
 
-function isUniqueViolation(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: string }).code === 'P2002';
-}
+const INSERT_UPLOAD = {
+  name: 'extendql_insert_upload',
+  text: `INSERT INTO "SourceUpload" ("id", "apiKeyId", "storageKey", "contentType", "sha256", "byteSize", "width", "height", "durationSeconds", "createdAt")
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::timestamp)`,
+};
+
+/**
+ * Every field of the Prisma model, so the row is what `db.generation.create` would have returned.
+ * Listed rather than `*` (see src/db/sql.ts); as a Record, it stops compiling when the model
+ * gains or loses a field.
+ */
+const GENERATION_FIELDS: Record<keyof Generation, true> = {
+  id: true, apiKeyId: true, status: true, prompt: true, negativePrompt: true, duration: true, quality: true, motionMode: true,
+  seed: true, style: true, sourceVideoUrl: true, sourceId: true, sourceUploadId: true, callbackUrl: true, webhookScheduledAt: true,
+  idempotencyKey: true, paramsHash: true, plannedVideoId: true, submitStartedAt: true, upstreamRequestId: true, upstreamStatus: true,
+  pollCount: true, retryCount: true, errorCode: true, errorMessage: true, errorUpstreamStatus: true, cost: true, createdAt: true,
+  updatedAt: true, startedAt: true, completedAt: true,
+};
+
+const INSERT_GENERATION = {
+  name: 'extendql_insert_generation',
+  text: `INSERT INTO "Generation" ("id", "apiKeyId", "prompt", "negativePrompt", "duration", "quality", "motionMode", "seed", "style",
+                                 "sourceVideoUrl", "sourceId", "sourceUploadId", "callbackUrl", "idempotencyKey", "paramsHash",
+                                 "plannedVideoId", "createdAt", "updatedAt")
+         VALUES ($1, $2, $3, $4, $5, $6::"VideoQuality", $7::"MotionMode", $8, $9::"VideoStyle",
+                 $10, $11, $12, $13, $14, $15, $16, $17::timestamp, $17::timestamp)
+         RETURNING ${Object.keys(GENERATION_FIELDS).map((field) => `"${field}"`).join(', ')}`,
+  types: prismaTypes,
+};
+
+/** Runs pg-boss's statements on the transaction's connection, so the enqueue commits with it. */
+const executorOn = (client: pg.ClientBase): SqlExecutor => ({ executeSql: (text, values) => prepared(client, text, values) });
 
 export class GenerationService {
   private readonly keyTurns = new KeyedMutex();
@@ -114,46 +145,56 @@ export class GenerationService {
     }
 
     try {
-      // In this process, one key's requests take turns in memory; across processes, the advisory
-      // lock below makes the limit checks and the insert atomic per key.
-      const generation = await this.keyTurns.run(apiKeyId, () => this.deps.db.$transaction(async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${apiKeyId}))`;
-        await enforceKeyLimits(tx, apiKeyId, cost, this.deps.limits);
-        if (upload && stored) {
-          await tx.sourceUpload.create({
-            data: { id: stored.id, apiKeyId, storageKey: stored.key, contentType: upload.contentType, sha256: upload.sha256, ...pick(upload.video) },
+      // In this process, one key's requests take turns in memory, so a busy key queues here and
+      // not on pool connections; across processes, the advisory lock on the key makes the limit
+      // checks and the insert atomic per key. Plain pg, not a Prisma interactive transaction: each
+      // statement there cost several milliseconds of client CPU, and this runs for every request.
+      const transaction = { maxWaitMs: 10_000, statementTimeoutMs: 15_000, lockKey: apiKeyId };
+      const generation = await this.keyTurns.run(apiKeyId, () =>
+        inLockedTransaction(this.deps.pool, transaction, async (client) => {
+          await enforceKeyLimits(client, apiKeyId, cost, this.deps.limits);
+          const now = timestampParam(new Date());
+          if (upload && stored) {
+            const { byteSize, width, height, durationSeconds } = upload.video;
+            await client.query({
+              ...INSERT_UPLOAD,
+              values: [stored.id, apiKeyId, stored.key, upload.contentType, upload.sha256, byteSize, width, height, durationSeconds, now],
+            });
+          }
+          const { rows } = await client.query<Generation>({
+            ...INSERT_GENERATION,
+            values: [
+              uuidv7(),
+              apiKeyId,
+              params.prompt,
+              params.negativePrompt ?? null,
+              params.duration,
+              params.quality,
+              params.motionMode,
+              params.seed ?? null,
+              params.style ?? null,
+              sourceVideoUrl,
+              params.sourceGenerationId ?? null,
+              stored?.id ?? null,
+              params.callbackUrl ?? null,
+              params.idempotencyKey ?? null,
+              hash,
+              randomBytes(16).toString('base64url'),
+              now,
+            ],
           });
-        }
-        const row = await tx.generation.create({
-          data: {
-            id: uuidv7(),
-            apiKeyId,
-            prompt: params.prompt,
-            negativePrompt: params.negativePrompt ?? null,
-            duration: params.duration,
-            quality: params.quality,
-            motionMode: params.motionMode,
-            seed: params.seed ?? null,
-            style: params.style ?? null,
-            sourceVideoUrl,
-            sourceId: params.sourceGenerationId ?? null,
-            sourceUploadId: stored?.id ?? null,
-            callbackUrl: params.callbackUrl ?? null,
-            idempotencyKey: params.idempotencyKey ?? null,
-            paramsHash: hash,
-            plannedVideoId: randomBytes(16).toString('base64url'),
-          },
-        });
-        await this.deps.queue.enqueue(row.id, { db: fromPrisma(tx) });
-        return row;
-      }, { maxWait: 10_000, timeout: 15_000 }));
+          const row = rows[0]!;
+          await this.deps.queue.enqueue(row.id, { db: executorOn(client) });
+          return row;
+        }),
+      );
       this.deps.reserveCredits(cost);
       this.deps.events.generationUpdated(generation.id);
       return generation;
     } catch (error) {
       if (stored) await this.deps.storage.delete(stored.key).catch(() => {});
       // Two requests with one idempotency key raced; the loser answers like a replay.
-      if (params.idempotencyKey && isUniqueViolation(error)) {
+      if (params.idempotencyKey && isUniqueViolation(error, IDEMPOTENCY_CONSTRAINT)) {
         const replay = await this.replay(apiKeyId, params.idempotencyKey, hash);
         if (replay) return replay;
       }

@@ -115,6 +115,8 @@ export class GenerationWorker {
       data: { upstreamRequestId: requestId, upstreamStatus: status, retryCount: 0 },
     });
     this.deps.logger.info({ generationId: generation.id, requestId }, 'submitted to Segmind');
+    // Subscribers learn that Segmind has it (usually QUEUED there).
+    this.deps.events.generationUpdated(generation.id);
     return again(this.deps.poll.initialMs);
   }
 

@@ -1,0 +1,107 @@
+/**
+ * Plain `pg` for the hot write path (extendVideo), where each statement of a Prisma interactive
+ * transaction cost several milliseconds of client CPU. Values go in and come out as Prisma has
+ * them, so rows written here read back the same through Prisma and the other way round.
+ *
+ * Statements here are named (prepared once per connection): PostgreSQL then parses and plans
+ * them once per connection instead of on every request, which measured as a large part of the
+ * database's CPU per request. A named statement must keep its result columns for as long as a
+ * connection lives, so none of them returns `*`.
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { Prisma } from '../generated/prisma/client.js';
+
+const TIMESTAMP = 1114;
+const NUMERIC = 1700;
+
+/**
+ * Prisma keeps DateTime in `timestamp(3)` columns (no time zone) as UTC wall time. A parameter
+ * given as ISO text is stored as that UTC time (PostgreSQL ignores the zone of a timestamp
+ * literal), whatever the session's or this process's time zone; a Date would be sent as local time.
+ */
+export const timestampParam = (date: Date): string => date.toISOString();
+
+/** Parses results like Prisma: timestamps as UTC Dates, numerics as Prisma.Decimal. */
+export const prismaTypes: pg.CustomTypesConfig = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') => {
+    if (oid === TIMESTAMP) return (text: string) => new Date(`${text.replace(' ', 'T')}Z`);
+    if (oid === NUMERIC) return (text: string) => new Prisma.Decimal(text);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+const statementNames = new Map<string, string>();
+/** Past this many distinct texts, statements go unnamed: a source of ever-new texts can't grow this. */
+const MAX_NAMED_STATEMENTS = 64;
+
+/**
+ * Runs SQL written elsewhere (pg-boss's) as a named statement, named after its text so that one
+ * text always has one name. Parameters and results are passed through unchanged.
+ */
+export function prepared(client: pg.ClientBase, text: string, values?: unknown[]): Promise<pg.QueryResult> {
+  let name = statementNames.get(text);
+  if (!name && statementNames.size < MAX_NAMED_STATEMENTS) {
+    name = `sql_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return client.query(name ? { name, text, values } : { text, values });
+}
+
+export interface TransactionOptions {
+  /** How long to wait for a free connection before giving up. */
+  maxWaitMs: number;
+  /** How long any one statement of the transaction may run, or wait for a lock. */
+  statementTimeoutMs: number;
+  /** Taken first (pg_advisory_xact_lock on its hash) and held until the transaction ends. */
+  lockKey: string;
+}
+
+/**
+ * Runs `work` in a transaction on one pooled connection, holding an advisory lock on `lockKey`:
+ * BEGIN and the lock, then COMMIT, or ROLLBACK when anything throws. The connection always goes
+ * back to the pool (destroyed if it cannot roll back).
+ */
+export async function inLockedTransaction<T>(pool: pg.Pool, options: TransactionOptions, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await checkout(pool, options.maxWaitMs);
+  let broken: Error | undefined;
+  try {
+    // One round trip for all three: a simple query may hold several statements (but no
+    // parameters, hence the escaped literal), and SET LOCAL ends with the transaction.
+    await client.query(
+      `BEGIN; SET LOCAL statement_timeout = ${Math.trunc(options.statementTimeoutMs)}; ` +
+        `SELECT pg_advisory_xact_lock(hashtext(${pg.escapeLiteral(options.lockKey)}))`,
+    );
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** A connection from the pool, or an error once `maxWaitMs` have passed without one. */
+async function checkout(pool: pg.Pool, maxWaitMs: number): Promise<pg.PoolClient> {
+  const pending = pool.connect();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no database connection became free within ${maxWaitMs} ms`)), maxWaitMs);
+  });
+  try {
+    return await Promise.race([pending, timedOut]);
+  } catch (error) {
+    // A connection that arrives after we gave up goes straight back.
+    void pending.then((client) => client.release(), () => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A unique-constraint violation (SQLSTATE 23505) on the named constraint or unique index. */
+export function isUniqueViolation(error: unknown, constraint: string): boolean {
+  return error instanceof pg.DatabaseError && error.code === '23505' && error.constraint === constraint;
+}

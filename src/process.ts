@@ -1,6 +1,6 @@
 import type { App } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import type { Logger } from './logger.js';
+import { flushLogs, type Logger } from './logger.js';
 
 /** The configuration, or exit 2 with the offending variables named. */
 export function loadConfigOrExit(): Config {
@@ -26,14 +26,19 @@ export function stopOnSignals(app: App, config: Config, logger: Logger): void {
     process.on(signal, () => {
       if (stopping) {
         logger.warn({ signal }, 'second signal: exiting without waiting');
+        flushLogs(logger);
         process.exit(1);
       }
       stopping = true;
       logger.info({ signal }, 'shutting down: no new work is taken; running steps may finish');
-      setTimeout(() => process.exit(1), config.shutdownGraceMs + 5000).unref();
+      const exit = (code: number) => {
+        flushLogs(logger);
+        process.exit(code);
+      };
+      setTimeout(() => exit(1), config.shutdownGraceMs + 5000).unref();
       app.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
+        () => exit(0),
+        () => exit(1),
       );
     });
   }

@@ -102,7 +102,7 @@ export class JobQueue {
     // Each fetch takes up to `batch` due steps and runs them side by side; while fetches come back
     // full, workers fetch again at once instead of waiting for the next poll.
     const batch = 8;
-    await this.boss.work(
+    this.workerId = await this.boss.work(
       GENERATION_QUEUE,
       {
         localConcurrency: Math.max(1, Math.ceil(concurrency / batch)),
@@ -118,7 +118,10 @@ export class JobQueue {
           jobs.map(async (job) => {
             try {
               const outcome = await step(job.data);
-              if (outcome.next === 'again') await this.enqueue(job.data.generationId, { afterMs: outcome.afterMs });
+              if (outcome.next === 'again') {
+                await this.enqueue(job.data.generationId, { afterMs: outcome.afterMs });
+                this.wakeAfter(outcome.afterMs);
+              }
               return { id: job.id, status: 'completed' as const };
             } catch (error) {
               this.logger.error({ err: error, generationId: job.data.generationId }, 'generation step failed; it will be retried');
@@ -127,6 +130,26 @@ export class JobQueue {
           }),
         ),
     );
+  }
+
+  /** This process's generation worker, once it runs (steps may start before `work` returns). */
+  private workerId: string | undefined;
+  private readonly wakes = new Set<number>();
+
+  /**
+   * A delayed step sends no NOTIFY when it falls due, and polling would find it up to half a
+   * second late, a delay that adds up over a generation's polls. So the process that scheduled
+   * it wakes its own worker then. Wake-ups share 50 ms slots, so many steps cost one fetch.
+   */
+  private wakeAfter(afterMs: number): void {
+    const slot = Math.ceil((Date.now() + afterMs) / 50) * 50;
+    const workerId = this.workerId;
+    if (!workerId || this.stopped || this.wakes.has(slot)) return;
+    this.wakes.add(slot);
+    setTimeout(() => {
+      this.wakes.delete(slot);
+      if (!this.stopped) this.boss.notifyWorker(workerId);
+    }, slot - Date.now() + 5).unref();
   }
 
   /** Schedules the webhook delivery of an ended generation; a pending one absorbs duplicates. */

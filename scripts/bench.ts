@@ -185,9 +185,12 @@ async function main() {
   };
   // The Node flags of `npm start` (package.json), or BENCH_NODE_FLAGS to measure others, plus the probe.
   const serverCommand = [...(process.env.BENCH_NODE_FLAGS ?? '--max-old-space-size=192').split(' ').filter(Boolean), '--import', 'tsx', '--import', './scripts/bench/probe.ts', 'src/server.ts'];
-  const server = await spawnChild(serverCommand, env, (line) =>
-    line.includes('extendql is listening') ? (JSON.parse(line) as { url: string }).url.replace('localhost', '127.0.0.1') : null,
-  );
+  /** The server under test, resolved with its URL once it logs that it is listening. */
+  const startServer = (serverEnv: NodeJS.ProcessEnv) =>
+    spawnChild(serverCommand, serverEnv, (line) =>
+      line.includes('extendql is listening') ? (JSON.parse(line) as { url: string }).url.replace('localhost', '127.0.0.1') : null,
+    );
+  const server = await startServer(env);
   const graphqlUrl = `${server.url}/graphql`;
   const baseline = await spawnChild(['--import', 'tsx', 'scripts/bench/baseline-server.ts'], { ...env, PUBLIC_BASE_URL: server.url }, (line) =>
     line.startsWith('{"listening"') ? (JSON.parse(line) as { listening: string }).listening : null,
@@ -345,9 +348,7 @@ async function main() {
     const env2 = { ...env, DATABASE_URL: realtimeDbUrl, SEGMIND_API_KEY: fakeKey, SEGMIND_BASE_URL: fake2.url, DATA_DIR: join(work, 'data2') } as NodeJS.ProcessEnv;
     delete env2.POLL_INTERVAL_MS;
     delete env2.POLL_MAX_INTERVAL_MS;
-    const server2 = await spawnChild(serverCommand, env2, (line) =>
-      line.includes('extendql is listening') ? (JSON.parse(line) as { url: string }).url.replace('localhost', '127.0.0.1') : null,
-    );
+    const server2 = await startServer(env2);
     const db2 = createDb(realtimeDbUrl, { max: 2 });
     const rt: Realtime = { graphqlUrl: `${server2.url}/graphql`, key: (await createApiKey(db2, 'bench realtime')).key, fake: fake2, fakeKey, jobMs: queueMs + processingMs };
     realtimeSetup = `Scenarios 6 and 7 use a second server (same command, default polling: \`POLL_INTERVAL_MS\`=1000, \`POLL_BACKOFF\`=1) on its own database, against a fake that keeps each job QUEUED ${queueMs} ms and PROCESSING ${processingMs} ms; the first server and the baseline server are stopped by then.`;
@@ -416,9 +417,7 @@ async function main() {
     const env4 = { ...env, DATABASE_URL: dbUrl, SEGMIND_API_KEY: fakeKey, SEGMIND_BASE_URL: fake4.url, DATA_DIR: join(work, 'data4') } as NodeJS.ProcessEnv;
     delete env4.POLL_INTERVAL_MS;
     delete env4.POLL_MAX_INTERVAL_MS;
-    const server4 = await spawnChild(serverCommand, env4, (line) =>
-      line.includes('extendql is listening') ? (JSON.parse(line) as { url: string }).url.replace('localhost', '127.0.0.1') : null,
-    );
+    const server4 = await startServer(env4);
     const db4 = createDb(dbUrl, { max: 2 });
     const keys = await Promise.all(Array.from({ length: 20 }, (_, i) => createApiKey(db4, `bench in flight ${i}`)));
     console.log(`scenario 4: ${IN_FLIGHT} generations in flight, fake takes 20 s each`);
@@ -476,9 +475,7 @@ async function main() {
     const dbUrl = await createDatabase();
     const dataDir = join(work, 'data5');
     const env5 = { ...env, DATABASE_URL: dbUrl, SEGMIND_API_KEY: fakeKey, SEGMIND_BASE_URL: fake5.url, DATA_DIR: dataDir, POLL_INTERVAL_MS: '200', POLL_MAX_INTERVAL_MS: '200' };
-    const server5 = await spawnChild(serverCommand, env5, (line) =>
-      line.includes('extendql is listening') ? (JSON.parse(line) as { url: string }).url.replace('localhost', '127.0.0.1') : null,
-    );
+    const server5 = await startServer(env5);
     const db5 = createDb(dbUrl, { max: 2 });
     const key = (await createApiKey(db5, 'bench copy')).key;
     const graphqlUrl5 = `${server5.url}/graphql`;

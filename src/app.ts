@@ -29,6 +29,7 @@ import { removeStaleTempFiles } from './storage/storage.js';
 import { CreditGauge } from './upstream/credits.js';
 import { SegmindClient } from './upstream/segmind.js';
 import { startSimulator, type SimulatorHandle } from './upstream/simulator/index.js';
+import { startTelemetry, useTracing } from './telemetry.js';
 import { WebhookDeliverer } from './webhooks/delivery.js';
 
 export interface App {
@@ -62,6 +63,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   };
 
   try {
+    if (config.telemetry) {
+      // Pushed first, so it runs last: spans of the shutdown itself are flushed too.
+      cleanups.push(startTelemetry(config.telemetry));
+      logger.info({ endpoint: new URL(config.telemetry.endpoint).origin }, 'OpenTelemetry traces are exported');
+    }
     const database = await openDatabase(config, logger);
     cleanups.push(() => database.stop());
     const databaseUrl = database.url;
@@ -211,6 +217,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       },
       context: async ({ request, req }) => ({
         log: logger.child({ reqId: requestIdOf(req) }),
+        requestId: requestIdOf(req),
         apiKey: await authenticate(db, request.headers.get('x-api-key')),
         db,
         generations,
@@ -223,6 +230,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       maxRequestBodySize: config.maxUploadRequestBytes,
       plugins: [
         ...securityPlugins(),
+        useTracing((context) => (context as RequestContext).requestId),
         usePrometheus({
           registry: metrics.registry,
           endpoint: '/metrics',

@@ -87,6 +87,9 @@ const EnvSchema = z.object({
   /** Simulator timings, used only when SEGMIND_API_KEY is unset. */
   SIMULATOR_QUEUE_MS: z.coerce.number().int().min(0).default(500),
   SIMULATOR_PROCESSING_MS: z.coerce.number().int().min(0).default(2500),
+  /** OpenTelemetry: traces go to this OTLP/HTTP endpoint (e.g. http://collector:4318) when set. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optional(z.url({ protocol: /^https?$/ })),
+  OTEL_SERVICE_NAME: z.string().min(1).default('extendql'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
 });
@@ -131,6 +134,8 @@ export interface Config {
   webhooks: { maxAttempts: number; retryDelaySeconds: number; timeoutMs: number };
   keyLimits: { perMinute: number; concurrent: number; dailyBudgetUsd: number | null };
   simulator: { queueMs: number; processingMs: number };
+  /** Null: no tracing. */
+  telemetry: { endpoint: string; serviceName: string } | null;
   logLevel: Env['LOG_LEVEL'];
   production: boolean;
 }
@@ -174,6 +179,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhooks: { maxAttempts: e.WEBHOOK_MAX_ATTEMPTS, retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
     keyLimits: { perMinute: e.RATE_LIMIT_PER_MINUTE, concurrent: e.MAX_CONCURRENT_PER_KEY, dailyBudgetUsd: e.DAILY_BUDGET_USD ?? null },
     simulator: { queueMs: e.SIMULATOR_QUEUE_MS, processingMs: e.SIMULATOR_PROCESSING_MS },
+    telemetry: e.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME } : null,
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
   };

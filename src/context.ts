@@ -9,6 +9,8 @@ import type { GenerationService } from './generations/service.js';
 export interface RequestContext {
   /** Log lines carry the request's id (reqId), as in the access log. */
   log: Logger;
+  /** The request's id (x-request-id), when it came over HTTP. */
+  requestId?: string;
   apiKey: ApiKeyIdentity | null;
   db: Db;
   generations: GenerationService;

@@ -1,3 +1,4 @@
+import { inSpan } from '../telemetry.js';
 import type { Db } from '../db/client.js';
 import type { Generation } from '../generated/prisma/client.js';
 import type { StepOutcome } from '../jobs/queue.js';
@@ -68,6 +69,10 @@ export class GenerationWorker {
   }
 
   async step(generationId: string): Promise<StepOutcome> {
+    return inSpan('generation step', { 'extendql.generation_id': generationId }, () => this.runStep(generationId));
+  }
+
+  private async runStep(generationId: string): Promise<StepOutcome> {
     const generation = await this.deps.db.generation.findUnique({ where: { id: generationId } });
     if (!generation || generation.status === 'SUCCEEDED' || generation.status === 'FAILED' || generation.status === 'CANCELED') return done;
     if (Date.now() - generation.createdAt.getTime() > this.deps.deadlineMs) {

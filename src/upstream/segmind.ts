@@ -1,3 +1,5 @@
+import { SpanKind } from '@opentelemetry/api';
+import { inSpan } from '../telemetry.js';
 import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
 import type { SegmindRequest } from '../generations/rules.js';
 import { CircuitBreaker } from './circuit.js';
@@ -190,18 +192,22 @@ export class SegmindClient {
     // Requests ids are not a label: /v2/requests/{id}/status becomes "status".
     const operation = method === 'POST' ? 'submit' : path.endsWith('/status') ? 'status' : path.startsWith('/v2/requests/') ? 'result' : 'credits';
     const observe = (outcome: string) => this.options.observe?.(operation, outcome, (performance.now() - started) / 1000);
-    try {
-      const json = await this.send(method, path, body, signal);
-      this.circuit.succeeded();
-      observe('ok');
-      return json;
-    } catch (error) {
-      const serverSide = error instanceof UpstreamError && ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_UNREACHABLE'].includes(error.code);
-      if (serverSide) this.circuit.failed();
-      else this.circuit.succeeded(); // Segmind answered: it is up, whatever it said.
-      observe(error instanceof UpstreamError ? error.code : 'error');
-      throw error;
-    }
+    // The span names the operation and the path (request ids are not secret); never the key.
+    return inSpan(`segmind ${operation}`, { 'http.request.method': method, 'url.path': path }, async (span) => {
+      try {
+        const json = await this.send(method, path, body, signal);
+        this.circuit.succeeded();
+        observe('ok');
+        return json;
+      } catch (error) {
+        const serverSide = error instanceof UpstreamError && ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_UNREACHABLE'].includes(error.code);
+        if (serverSide) this.circuit.failed();
+        else this.circuit.succeeded(); // Segmind answered: it is up, whatever it said.
+        observe(error instanceof UpstreamError ? error.code : 'error');
+        if (error instanceof UpstreamError) span.setAttributes({ 'extendql.error_code': error.code, ...(error.options.status && { 'http.response.status_code': error.options.status }) });
+        throw error;
+      }
+    }, SpanKind.CLIENT);
   }
 
   private async send(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {

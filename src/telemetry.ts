@@ -1,0 +1,69 @@
+import { SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { getOperationAST } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+
+/**
+ * Optional OpenTelemetry tracing. Without OTEL_EXPORTER_OTLP_ENDPOINT nothing is registered and
+ * every span below is the API's no-op, so tracing costs nothing. pg-boss reports its own spans to
+ * the same provider once one is registered.
+ */
+export const tracer = trace.getTracer('extendql');
+
+export interface TelemetryConfig {
+  /** OTLP/HTTP endpoint, e.g. http://collector:4318 (traces go to <endpoint>/v1/traces). */
+  endpoint: string;
+  serviceName: string;
+}
+
+/** Registers an OTLP/HTTP exporter for this process; the returned function flushes and unregisters it. */
+export function startTelemetry(config: TelemetryConfig): () => Promise<void> {
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': config.serviceName }),
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${config.endpoint.replace(/\/+$/, '')}/v1/traces` }))],
+  });
+  provider.register();
+  return async () => {
+    await provider.shutdown();
+    trace.disable();
+  };
+}
+
+/** Runs `work` in a span that records an exception and its error status; attributes may be added on the span. */
+export async function inSpan<T>(name: string, attributes: Attributes, work: (span: Span) => Promise<T>, kind: SpanKind = SpanKind.INTERNAL): Promise<T> {
+  return tracer.startActiveSpan(name, { kind, attributes }, async (span) => {
+    try {
+      return await work(span);
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** One span per GraphQL operation, named after it, with the request id of the access log. */
+export function useTracing(requestIdOf: (context: object) => string | undefined): Plugin {
+  return {
+    onExecute({ args }) {
+      const operation = getOperationAST(args.document, args.operationName);
+      const name = operation?.name?.value ?? 'anonymous';
+      const type = operation?.operation ?? 'query';
+      const span = tracer.startSpan(`graphql ${type} ${name}`, {
+        kind: SpanKind.SERVER,
+        attributes: { 'graphql.operation.name': name, 'graphql.operation.type': type, 'extendql.request_id': requestIdOf(args.contextValue as object) ?? '' },
+      });
+      return {
+        onExecuteDone({ result }) {
+          const errors = 'errors' in result ? result.errors : undefined;
+          if (errors?.length) span.setStatus({ code: SpanStatusCode.ERROR, message: errors[0]!.message });
+          span.end();
+        },
+      };
+    },
+  };
+}

@@ -190,6 +190,30 @@ async function main() {
     spawnChild(serverCommand, serverEnv, (line) =>
       line.includes('extendql is listening') ? (JSON.parse(line) as { url: string }).url.replace('localhost', '127.0.0.1') : null,
     );
+  /**
+   * A further server on a database of its own, against a fake of its own, with the default polling
+   * unless `overrides` say otherwise; `stop()` ends all three.
+   */
+  const isolatedServer = async (fakeOptions: { mediaDir: string; queueMs: number; processingMs: number }, dataDir: string, overrides: Record<string, string> = {}) => {
+    const fakeKey = `sk-bench-${randomBytes(12).toString('hex')}`;
+    const fake = await startSimulator({ apiKey: fakeKey, credits: 1e9, ...fakeOptions });
+    const databaseUrl = await createDatabase();
+    const { POLL_INTERVAL_MS: _interval, POLL_MAX_INTERVAL_MS: _max, ...common } = env;
+    const child = await startServer({ ...common, DATABASE_URL: databaseUrl, SEGMIND_API_KEY: fakeKey, SEGMIND_BASE_URL: fake.url, DATA_DIR: dataDir, ...overrides });
+    const childDb = createDb(databaseUrl, { max: 2 });
+    return {
+      fake,
+      fakeKey,
+      server: child,
+      db: childDb,
+      graphqlUrl: `${child.url}/graphql`,
+      async stop() {
+        await childDb.$disconnect();
+        await child.stop();
+        await fake.close();
+      },
+    };
+  };
   const server = await startServer(env);
   const graphqlUrl = `${server.url}/graphql`;
   const baseline = await spawnChild(['--import', 'tsx', 'scripts/bench/baseline-server.ts'], { ...env, PUBLIC_BASE_URL: server.url }, (line) =>
@@ -342,15 +366,8 @@ async function main() {
     // server's job queue stays out of it), against a fake that takes 5 s per job.
     const queueMs = 500;
     const processingMs = 4500;
-    const fakeKey = `sk-bench-${randomBytes(12).toString('hex')}`;
-    const fake2 = await startSimulator({ apiKey: fakeKey, mediaDir: join(work, 'media'), credits: 1e9, queueMs, processingMs });
-    const realtimeDbUrl = await createDatabase();
-    const env2 = { ...env, DATABASE_URL: realtimeDbUrl, SEGMIND_API_KEY: fakeKey, SEGMIND_BASE_URL: fake2.url, DATA_DIR: join(work, 'data2') } as NodeJS.ProcessEnv;
-    delete env2.POLL_INTERVAL_MS;
-    delete env2.POLL_MAX_INTERVAL_MS;
-    const server2 = await startServer(env2);
-    const db2 = createDb(realtimeDbUrl, { max: 2 });
-    const rt: Realtime = { graphqlUrl: `${server2.url}/graphql`, key: (await createApiKey(db2, 'bench realtime')).key, fake: fake2, fakeKey, jobMs: queueMs + processingMs };
+    const second = await isolatedServer({ mediaDir: join(work, 'media'), queueMs, processingMs }, join(work, 'data2'));
+    const rt: Realtime = { graphqlUrl: second.graphqlUrl, key: (await createApiKey(second.db, 'bench realtime')).key, fake: second.fake, fakeKey: second.fakeKey, jobMs: queueMs + processingMs };
     realtimeSetup = `Scenarios 6 and 7 use a second server (same command, default polling: \`POLL_INTERVAL_MS\`=1000, \`POLL_BACKOFF\`=1) on its own database, against a fake that keeps each job QUEUED ${queueMs} ms and PROCESSING ${processingMs} ms; the first server and the baseline server are stopped by then.`;
     console.log('scenarios 6/7: warm-up generation');
     await endToEnd(rt, 'warm-up');
@@ -403,25 +420,16 @@ async function main() {
         `Scenario 7 — subject: \`extendVideo\`, a \`generationUpdated\` subscriber until SUCCEEDED, then GET of the video from extendql; baseline: POST to the fake's v2 API, GET status every 1 s until COMPLETED, GET the result, download the output. One generation at a time, alternating. Runs (s): extendql ${subject.map((x) => (x / 1000).toFixed(2)).join(', ')}; direct ${direct.map((x) => (x / 1000).toFixed(2)).join(', ')}.`,
       );
     }
-    await db2.$disconnect();
-    await server2.stop();
-    await fake2.close();
+    await second.stop();
   }
 
   let scaleSetup = '';
   if (ONLY.has(4)) {
     // Default settings (polling every second), against a fake whose jobs take 20 s.
-    const fakeKey = `sk-bench-${randomBytes(12).toString('hex')}`;
-    const fake4 = await startSimulator({ apiKey: fakeKey, mediaDir: join(work, 'media'), credits: 1e9, queueMs: 1000, processingMs: 19_000 });
-    const dbUrl = await createDatabase();
-    const env4 = { ...env, DATABASE_URL: dbUrl, SEGMIND_API_KEY: fakeKey, SEGMIND_BASE_URL: fake4.url, DATA_DIR: join(work, 'data4') } as NodeJS.ProcessEnv;
-    delete env4.POLL_INTERVAL_MS;
-    delete env4.POLL_MAX_INTERVAL_MS;
-    const server4 = await startServer(env4);
-    const db4 = createDb(dbUrl, { max: 2 });
-    const keys = await Promise.all(Array.from({ length: 20 }, (_, i) => createApiKey(db4, `bench in flight ${i}`)));
+    const fourth = await isolatedServer({ mediaDir: join(work, 'media'), queueMs: 1000, processingMs: 19_000 }, join(work, 'data4'));
+    const keys = await Promise.all(Array.from({ length: 20 }, (_, i) => createApiKey(fourth.db, `bench in flight ${i}`)));
     console.log(`scenario 4: ${IN_FLIGHT} generations in flight, fake takes 20 s each`);
-    const r = await manyInFlight({ server: server4, ask, db: db4, graphqlUrl: `${server4.url}/graphql`, keys: keys.map((k) => k.key), count: IN_FLIGHT, timeoutMs: 8 * 60_000 });
+    const r = await manyInFlight({ server: fourth.server, ask, db: fourth.db, graphqlUrl: fourth.graphqlUrl, keys: keys.map((k) => k.key), count: IN_FLIGHT, timeoutMs: 8 * 60_000 });
     const succeeded = r.byStatus.SUCCEEDED ?? 0;
     const allOk = succeeded === IN_FLIGHT;
     rows.push(
@@ -457,9 +465,7 @@ async function main() {
       `Scenario 4 — ${IN_FLIGHT} \`extendVideo\` requests (Q360P, 5 s; 50 at a time over 20 keys) were accepted in ${fmt(r.submitSeconds)} s; every generation had ended ${fmt(r.drainSeconds)} s after the first request (each job takes 20 s at the fake, so the floor is about ${fmt(r.submitSeconds + 20)} s). RSS sampled from /proc every 100 ms; event-loop delay from \`perf_hooks.monitorEventLoopDelay\` in the server over the whole interval. Peaks of the server's \`process.memoryUsage()\` (MB): ${Object.entries(r.memoryPeaks).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
     );
     if (!allOk) failed = true;
-    await db4.$disconnect();
-    await server4.stop();
-    await fake4.close();
+    await fourth.stop();
     scaleSetup += 'Scenario 4 runs a fresh server (default polling) on its own database against a fake that keeps each job QUEUED 1 s and PROCESSING 19 s. ';
   }
 
@@ -470,15 +476,10 @@ async function main() {
     await mkdir(mediaDir, { recursive: true });
     console.log('scenario 5: encoding a 200 MB MP4');
     const bytes = await largeMp4(join(mediaDir, 'sim-v1-1280x720-8s.mp4'), 200);
-    const fakeKey = `sk-bench-${randomBytes(12).toString('hex')}`;
-    const fake5 = await startSimulator({ apiKey: fakeKey, mediaDir, credits: 1e9, queueMs: 0, processingMs: 300 });
-    const dbUrl = await createDatabase();
     const dataDir = join(work, 'data5');
-    const env5 = { ...env, DATABASE_URL: dbUrl, SEGMIND_API_KEY: fakeKey, SEGMIND_BASE_URL: fake5.url, DATA_DIR: dataDir, POLL_INTERVAL_MS: '200', POLL_MAX_INTERVAL_MS: '200' };
-    const server5 = await startServer(env5);
-    const db5 = createDb(dbUrl, { max: 2 });
+    const fifth = await isolatedServer({ mediaDir, queueMs: 0, processingMs: 300 }, dataDir, { POLL_INTERVAL_MS: '200', POLL_MAX_INTERVAL_MS: '200' });
+    const { server: server5, db: db5, fake: fake5, graphqlUrl: graphqlUrl5 } = fifth;
     const key = (await createApiKey(db5, 'bench copy')).key;
-    const graphqlUrl5 = `${server5.url}/graphql`;
     console.log(`scenario 5: ${RUNS} copies of a ${fmt(bytes / 2 ** 20, 0)} MB output per side`);
     // A first copy warms the server's code paths (not counted).
     await copyLargeOutput({ server: server5, db: db5, graphqlUrl: graphqlUrl5, key, fake: fake5, label: 'warm-up copy' });
@@ -516,9 +517,7 @@ async function main() {
     notes.push(
       `Scenario 5 — the fake serves a ${fmt(bytes / 2 ** 20, 1)} MB MP4 (1280x720, 8 s of noise, encoded once by the bench) as the output of a Q720P 8 s job. extendql's time runs from the moment the fake received the server's GET of the output to the generation's completedAt: streaming to a temporary file with SHA-256, the MP4 check, the move into storage and the row update. RSS growth is the peak (sampled every 25 ms) minus the RSS just before the request. Baseline: \`curl -sS -o\` of the same output URL into the same filesystem. Runs (s, RSS growth MB): ${runs.map((r) => `${fmt(r.seconds, 2)}/${fmt(r.growth, 0)}`).join(', ')}; curl (s): ${curls.map((c) => fmt(c, 2)).join(', ')}.`,
     );
-    await db5.$disconnect();
-    await server5.stop();
-    await fake5.close();
+    await fifth.stop();
     scaleSetup += 'Scenario 5 runs a fresh server on its own database; its fake answers each job within 300 ms.';
   }
 

@@ -65,7 +65,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   try {
     if (config.telemetry) {
       // Pushed first, so it runs last: spans of the shutdown itself are flushed too.
-      cleanups.push(startTelemetry(config.telemetry));
+      cleanups.push(await startTelemetry(config.telemetry));
       logger.info({ endpoint: new URL(config.telemetry.endpoint).origin }, 'OpenTelemetry traces are exported');
     }
     const database = await openDatabase(config, logger);

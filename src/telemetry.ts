@@ -1,7 +1,4 @@
 import { SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
@@ -18,8 +15,16 @@ export interface TelemetryConfig {
   serviceName: string;
 }
 
-/** Registers an OTLP/HTTP exporter for this process; the returned function flushes and unregisters it. */
-export function startTelemetry(config: TelemetryConfig): () => Promise<void> {
+/**
+ * Registers an OTLP/HTTP exporter for this process; the returned function flushes and unregisters
+ * it. The SDK is loaded only here: a process that does not trace does not carry it in its heap.
+ */
+export async function startTelemetry(config: TelemetryConfig): Promise<() => Promise<void>> {
+  const [{ OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, NodeTracerProvider }] = await Promise.all([
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/sdk-trace-node'),
+  ]);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.serviceName }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${config.endpoint.replace(/\/+$/, '')}/v1/traces` }))],

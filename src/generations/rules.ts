@@ -107,20 +107,21 @@ export type ExtendVideoParams = z.output<typeof ExtendVideoRules>;
 const MB = 1024 * 1024;
 const megabytes = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
 
+/** The largest source video PixVerse takes; an upload is read no further than just past it. */
+export const SOURCE_VIDEO_MAX_BYTES = 50 * MB;
+
 /**
  * What PixVerse accepts as a source video, checked on an uploaded file's parsed headers before
  * anything is recorded or spent: MP4 or MOV, at most 50 MB, 30 s and 1920 px on either side.
  */
 export const SourceVideoRules = z.object({
   container: z.enum(['mp4', 'mov'], { error: 'must be an MP4 or MOV file' }),
-  byteSize: z.number().max(50 * MB, { error: (issue) => `must be at most 50 MB (it is ${megabytes(Number(issue.input))})` }),
+  byteSize: z.number().max(SOURCE_VIDEO_MAX_BYTES, { error: (issue) => `must be at most 50 MB (it is ${megabytes(Number(issue.input))})` }),
   durationSeconds: z.number().max(30, { error: (issue) => `must be at most 30 seconds long (it is ${Number(issue.input).toFixed(1)} s)` }),
   width: z.number().max(1920, { error: (issue) => `must be at most 1920 px wide (it is ${String(issue.input)} px)` }),
   height: z.number().max(1920, { error: (issue) => `must be at most 1920 px high (it is ${String(issue.input)} px)` }),
 });
 export type SourceVideo = z.infer<typeof SourceVideoRules>;
-/** Bytes of an upload read before giving up: just past the limit, enough to say it is too large. */
-export const SOURCE_VIDEO_MAX_BYTES = 50 * MB;
 
 /** Validates an input, or throws InvalidInputError naming every offending field under `pathPrefix`. */
 export function parseExtendVideoInput(input: unknown, pathPrefix: string[] = ['input']): ExtendVideoParams {

@@ -18,7 +18,7 @@ import { createDb, type Db } from '../src/db/client.js';
 import { scratchPostgres } from './lib/scratch-postgres.js';
 import { startSimulator } from '../src/upstream/simulator/index.js';
 import { completionToSubscriber, endToEnd, endToEndDirect, p as percentile, type CompletionTiming, type Realtime } from './bench/realtime.js';
-import { compare, median, load, medianOf, spawnChild, waitIdle, watchRss, type Child, type Comparison } from './bench/lib.js';
+import { compare, median, load, medianOf, spawnChild, waitIdle, watchRss, type Child, type Comparison, type RunFigures } from './bench/lib.js';
 import { copyLargeOutput, curlCopy, largeMp4, manyInFlight } from './bench/scale.js';
 
 const { values } = parseArgs({
@@ -115,23 +115,30 @@ interface ProfileSummary {
 
 /** One more run of the subject under the CPU profiler (not part of the figures), summarized. */
 async function profiled(server: Child, label: string, run: () => Promise<unknown>): Promise<string> {
+  await ask(server, { eld: 'start' });
   await ask(server, { profile: 'start' });
   await run();
   const { summary } = await ask<{ summary: ProfileSummary }>(server, { profile: 'stop' });
+  const eld = await ask<{ p50: number; p99: number; max: number }>(server, { eld: 'stop' });
   const pct = (ms: number) => `${((100 * ms) / summary.totalMs).toFixed(0)}%`;
-  return `${label} — CPU profile of the server over one extra ${DURATION_S} s run (node:inspector sampling profiler in the server process, not part of the figures; ${summary.totalMs} ms sampled). Self time by place: ${summary.places.map((p) => `${p.name} ${pct(p.ms)}`).join(', ')}. Top functions: ${summary.functions.slice(0, 8).map((f) => `\`${f.name}\` ${pct(f.ms)}`).join(', ')}.`;
+  return (
+    `${label} — CPU profile of the server over one extra ${DURATION_S} s run (node:inspector sampling profiler in the server process, not part of the figures; ${summary.totalMs} ms sampled). ` +
+    `Self time by place: ${summary.places.map((p) => `${p.name} ${pct(p.ms)}`).join(', ')}. Top functions: ${summary.functions.slice(0, 8).map((f) => `\`${f.name}\` ${pct(f.ms)}`).join(', ')}. ` +
+    `Event-loop delay of the server over that run: p50 ${fmt(eld.p50)} ms, p99 ${fmt(eld.p99)} ms, max ${fmt(eld.max)} ms.`
+  );
 }
 
 function comparisonRows(scenario: string, c: Comparison, targets: { rps?: number; p99?: number; p50?: number; p99AbsMs?: number }): Row[] {
   const rows: Row[] = [];
-  const s = (key: 'rps' | 'p50' | 'p99') => medianOf(c.subject, key);
-  const b = (key: 'rps' | 'p50' | 'p99') => medianOf(c.baseline, key);
-  const add = (figure: string, key: 'rps' | 'p50' | 'p99', unit: string, target: string, met: boolean | null) =>
+  type Key = 'rps' | 'p50' | 'p99' | 'cpuMsPerRequest';
+  const s = (key: Key) => medianOf(c.subject, key);
+  const b = (key: Key) => medianOf(c.baseline, key);
+  const add = (figure: string, key: Key, unit: string, target: string, met: boolean | null) =>
     rows.push({
       scenario,
       figure,
-      subject: `${fmt(s(key))} ${unit}`,
-      baseline: `${fmt(b(key))} ${unit}`,
+      subject: `${fmt(s(key), key === 'cpuMsPerRequest' ? 2 : 1)} ${unit}`,
+      baseline: `${fmt(b(key), key === 'cpuMsPerRequest' ? 2 : 1)} ${unit}`,
       ratio: `${fmt(s(key) / b(key), 2)}×`,
       target,
       verdict: met === null ? '—' : met ? 'met' : '**missed**',
@@ -149,12 +156,14 @@ function comparisonRows(scenario: string, c: Comparison, targets: { rps?: number
     p99Met = (p99Met ?? true) && s('p99') <= targets.p99AbsMs;
   }
   add('latency p99', 'p99', 'ms', p99Targets.join(', ') || '—', p99Met);
+  if (c.subject.some((run) => run.cpuMsPerRequest !== undefined)) add('server CPU per request', 'cpuMsPerRequest', 'ms', '—', null);
   return rows;
 }
 
+const runText = (r: RunFigures) => `${fmt(r.rps, 0)}/${r.p50}/${r.p99}/${fmt(r.cpuMsPerRequest ?? Number.NaN, 2)}`;
 const runsText = (c: Comparison) =>
-  `subject runs (req/s, p50, p99 ms): ${c.subject.map((r) => `${fmt(r.rps, 0)}/${r.p50}/${r.p99}`).join(', ')}; ` +
-  `baseline runs: ${c.baseline.map((r) => `${fmt(r.rps, 0)}/${r.p50}/${r.p99}`).join(', ')}; ` +
+  `subject runs (req/s, p50 ms, p99 ms, server CPU ms per request): ${c.subject.map(runText).join(', ')}; ` +
+  `baseline runs: ${c.baseline.map(runText).join(', ')}; ` +
   `bad responses (errors, timeouts, non-2xx): subject ${c.subject.reduce((n, r) => n + r.bad, 0)}, baseline ${c.baseline.reduce((n, r) => n + r.bad, 0)}`;
 
 async function main() {
@@ -164,8 +173,7 @@ async function main() {
   const createDatabase = () => scratch.createDatabase();
   const databaseUrl = await createDatabase();
 
-  // The fake keeps jobs queued for 10 minutes and the server polls every minute, so generations
-  // accepted in scenario 3 cost the server one submit each and little else while we measure.
+  // The first server's fake only answers the credit balance: that server works no jobs (below).
   const segmindKey = `sk-bench-${randomBytes(12).toString('hex')}`;
   const fake = await startSimulator({ apiKey: segmindKey, mediaDir: join(work, 'media'), credits: 1e9, queueMs: 600_000, processingMs: 1000 });
   const env = {
@@ -180,8 +188,6 @@ async function main() {
     NODE_ENV: 'production',
     RATE_LIMIT_PER_MINUTE: '1000000',
     MAX_CONCURRENT_PER_KEY: '1000000',
-    POLL_INTERVAL_MS: '60000',
-    POLL_MAX_INTERVAL_MS: '60000',
   };
   // The Node flags of `npm start` (package.json), or BENCH_NODE_FLAGS to measure others, plus the probe.
   const serverCommand = [...(process.env.BENCH_NODE_FLAGS ?? '--max-old-space-size=192').split(' ').filter(Boolean), '--import', 'tsx', '--import', './scripts/bench/probe.ts', 'src/server.ts'];
@@ -198,8 +204,7 @@ async function main() {
     const fakeKey = `sk-bench-${randomBytes(12).toString('hex')}`;
     const fake = await startSimulator({ apiKey: fakeKey, credits: 1e9, ...fakeOptions });
     const databaseUrl = await createDatabase();
-    const { POLL_INTERVAL_MS: _interval, POLL_MAX_INTERVAL_MS: _max, ...common } = env;
-    const child = await startServer({ ...common, DATABASE_URL: databaseUrl, SEGMIND_API_KEY: fakeKey, SEGMIND_BASE_URL: fake.url, DATA_DIR: dataDir, ...overrides });
+    const child = await startServer({ ...env, DATABASE_URL: databaseUrl, SEGMIND_API_KEY: fakeKey, SEGMIND_BASE_URL: fake.url, DATA_DIR: dataDir, ...overrides });
     const childDb = createDb(databaseUrl, { max: 2 });
     return {
       fake,
@@ -214,13 +219,17 @@ async function main() {
       },
     };
   };
-  const server = await startServer(env);
+  // Scenarios 1 to 3 measure the API process as it is deployed beside `npm run worker`
+  // (WORKER_ENABLED=false): accepted generations stay queued, and no job step shares the two cores
+  // with the requests being measured. Scenarios 4 to 7 run servers that work their jobs.
+  const server = await startServer({ ...env, WORKER_ENABLED: 'false' });
   const graphqlUrl = `${server.url}/graphql`;
   const baseline = await spawnChild(['--import', 'tsx', 'scripts/bench/baseline-server.ts'], { ...env, PUBLIC_BASE_URL: server.url }, (line) =>
     line.startsWith('{"listening"') ? (JSON.parse(line) as { listening: string }).listening : null,
   );
   const rss = watchRss(server.process.pid);
   const settle = () => waitIdle([server.process.pid, baseline.process.pid]);
+  const pids = { subject: server.process.pid, baseline: baseline.process.pid };
 
   const db = createDb(databaseUrl, { max: 4 });
   const reader = await createApiKey(db, 'bench reader');
@@ -247,6 +256,7 @@ async function main() {
       (duration) => load({ url: graphqlUrl, method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': reader.key }, body, connections: 100, duration }),
       DURATION_S,
       settle,
+      pids,
     );
     rows.push(...comparisonRows('1. generation(id), 100 connections', c, { rps: 0.6, p99: 2 }));
     notes.push(`Scenario 1 — ${runsText(c)}.`);
@@ -290,6 +300,7 @@ async function main() {
       (duration) => load({ url: graphqlUrl, method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': reader.key }, body, connections: 10, duration }),
       DURATION_S,
       settle,
+      pids,
     );
     rows.push(...comparisonRows('2. generations(first: 100), 10 connections', c, { p50: 2, p99: 2 }));
     notes.push(`Scenario 2 — ${runsText(c)}.`);
@@ -341,6 +352,7 @@ async function main() {
         subjectRun,
         DURATION_S,
         settle,
+        pids,
       );
       const after = await db.generation.count({ where: { apiKeyId: { in: allWriters } } });
       const inserted = after - before;
@@ -552,7 +564,7 @@ ${rows.map((r) => `| ${r.scenario} | ${r.figure} | ${r.subject} | ${r.baseline} 
 
 1. \`query { generation(id) { id status prompt duration quality createdAt } }\` over HTTP POST with 100 connections. Baseline: \`GET /generation?id=\` doing the same API-key lookup (\`authenticate\`) and \`prisma.generation.findFirst\` and answering JSON.
 2. \`generations(first: N) { totalCount edges { node { id source { id } video { url } extensions { totalCount } } } }\`. SQL statements are counted in the server process by wrapping \`pg.Client.prototype.query\` (preloaded \`scripts/bench/probe.ts\`; pg-boss statements excluded), one request per N. Latency: first: 100 with 10 connections. Baseline: the API-key lookup and one hand-written SQL statement (LEFT JOIN on Video, correlated counts) through \`pg\`.
-3. \`extendVideo\` (validation, per-key advisory lock, limit checks, INSERT and pg-boss enqueue in one transaction), 50 connections, keys rotated per request. Baseline: one \`INSERT\` of the same row through \`pg\` (no key lookup, no transaction). The fake keeps jobs queued for 10 minutes and \`POLL_INTERVAL_MS=60000\`, so in the background the worker only submits each accepted generation once to the fake.
+3. \`extendVideo\` (validation, per-key advisory lock, limit checks, INSERT and pg-boss enqueue in one transaction), 50 connections, keys rotated per request. Baseline: one \`INSERT\` of the same row through \`pg\` (no key lookup, no transaction). The server under test for scenarios 1 to 3 is an API-only instance (\`WORKER_ENABLED=false\`, as deployed beside \`npm run worker\`): accepted generations stay queued in pg-boss, and no job step shares the cores with the requests being measured; scenario 4 measures the worker.
 4. to 7. are described in the notes below. ${scaleSetup} ${realtimeSetup}
 
 ## What limits the missed targets

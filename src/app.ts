@@ -16,7 +16,7 @@ import { openDatabase } from './db/connect.js';
 import { GenerationService } from './generations/service.js';
 import { GenerationWorker } from './generations/worker.js';
 import { graphiqlOptions, renderGraphiQLPage } from './graphiql.js';
-import { bodyLimitExceeded, isMultipart, multipartLimits, securityPlugins } from './http/security.js';
+import { bodyLimitExceeded, isMultipart, multipartLimits, securityPlugins, useBodyLimit } from './http/security.js';
 import { requestIdOf, trackRequest } from './http/request-id.js';
 import { createVideoHandler } from './http/videos.js';
 import { attachWebSocket } from './http/websocket.js';
@@ -226,15 +226,33 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       }),
       batching: false,
       fetchAPI: createFetch({ formDataLimits: multipartLimits(config) }),
-      // The outer bound, which also holds for chunked bodies; JSON bodies meet MAX_REQUEST_BYTES before this.
-      maxRequestBodySize: config.maxUploadRequestBytes,
+      // useBodyLimit below is the outer bound, which also holds for chunked bodies; JSON bodies
+      // meet MAX_REQUEST_BYTES before it (bodyLimitExceeded).
+      maxRequestBodySize: false,
       plugins: [
         ...securityPlugins(),
+        useBodyLimit(config.maxUploadRequestBytes),
         useTracing((context) => (context as RequestContext).requestId),
         usePrometheus({
           registry: metrics.registry,
           endpoint: '/metrics',
-          metrics: { graphql_yoga_http_duration: true, graphql_envelop_request_duration: true, graphql_envelop_error_result: true },
+          // Request duration by operation and error counts. The plugin's other defaults (a summary with
+          // sliding-window quantiles, one histogram per phase, a walk of every document for deprecated
+          // fields) cost more per request than the lookup they measure.
+          metrics: {
+            graphql_yoga_http_duration: true,
+            graphql_envelop_error_result: true,
+            graphql_envelop_request: false,
+            graphql_envelop_request_duration: false,
+            graphql_envelop_request_time_summary: false,
+            graphql_envelop_deprecated_field: false,
+            graphql_envelop_phase_parse: false,
+            graphql_envelop_phase_validate: false,
+            graphql_envelop_phase_context: false,
+            graphql_envelop_phase_execute: false,
+            graphql_envelop_phase_subscribe: false,
+            graphql_envelop_schema_change: false,
+          },
         }),
         useReadinessCheck({
           endpoint: '/ready',

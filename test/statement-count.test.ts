@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clearApiKeyCache } from '../src/auth/api-keys.js';
+import { clearApiKeyCache, hashApiKey } from '../src/auth/api-keys.js';
 import { ExtendVideoDocument } from './gql/graphql.js';
 import { startStack, waitForQuietQueue, waitForTerminal, type Stack } from './helpers/stack.js';
 
@@ -151,5 +151,100 @@ describe('SQL statements per generations page', () => {
     }
     // The issue's target (at most 4) holds for the query's own statements.
     expect(EXPECTED_FOR_QUERY).toBeLessThanOrEqual(4);
+  });
+});
+
+/**
+ * extendVideo answers from the row its INSERT returned: the success payload's scalar fields cost
+ * no further read, and relations asked for are loaded, right. Its own stack, without a worker, so
+ * no background step sends statements while they are counted.
+ */
+describe('SQL statements of one extendVideo', () => {
+  let writer: Stack;
+  let sourceGlobalId = '';
+
+  const EXTEND = `mutation Extend($input: ExtendVideoInput!) {
+    extendVideo(input: $input) {
+      __typename
+      ... on ExtendVideoSuccess { generation { id status prompt quality createdAt elapsedSeconds source { id } video { url } extensions { totalCount } } }
+    }
+  }`;
+  const EXTEND_SCALARS = `mutation Extend($input: ExtendVideoInput!) {
+    extendVideo(input: $input) { __typename ... on ExtendVideoSuccess { generation { id status prompt quality createdAt } } }
+  }`;
+
+  interface ExtendResult {
+    data?: {
+      extendVideo: {
+        __typename: string;
+        generation?: { id: string; status: string; prompt: string; quality: string; createdAt: string; source?: { id: string } | null; video?: { url: string } | null; extensions?: { totalCount: number } };
+      };
+    };
+    errors?: unknown[];
+  }
+
+  async function extend(query: string, input: Record<string, unknown>): Promise<{ sql: string[]; body: ExtendResult }> {
+    statements.length = 0;
+    recording = true;
+    const response = await fetch(writer.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': writer.key },
+      body: JSON.stringify({ query, variables: { input } }),
+    });
+    const body = (await response.json()) as ExtendResult;
+    recording = false;
+    return { sql: [...statements], body };
+  }
+
+  beforeAll(async () => {
+    writer = await startStack({ worker: false });
+    // A finished generation with a stored video, to extend.
+    const db = writer.app.db;
+    const apiKey = await db.apiKey.findUniqueOrThrow({ where: { keyHash: hashApiKey(writer.key) } });
+    const id = uuidv7();
+    const videoId = randomBytes(16).toString('base64url');
+    await db.generation.create({
+      data: {
+        id, apiKeyId: apiKey.id, status: 'SUCCEEDED', prompt: 'the source', duration: 5, quality: 'Q540P', motionMode: 'NORMAL',
+        sourceVideoUrl: 'https://videos.example/a.mp4', paramsHash: randomBytes(32).toString('hex'), plannedVideoId: videoId,
+        upstreamStatus: 'COMPLETED', completedAt: new Date(),
+      },
+    });
+    await db.video.create({
+      data: { id: videoId, generationId: id, storageKey: `${videoId}.mp4`, contentType: 'video/mp4', byteSize: 1000, width: 960, height: 540, durationSeconds: 5, sha256: randomBytes(32).toString('hex') },
+    });
+    sourceGlobalId = Buffer.from(`Generation:${id}`).toString('base64');
+  });
+
+  afterAll(async () => {
+    await writer?.close();
+  });
+
+  it('reads nothing back after the INSERT when the payload asks for columns only', async () => {
+    // The key's first request looks it up; the measured one finds it remembered.
+    await extend(EXTEND_SCALARS, { videoUrl: 'https://videos.example/warm.mp4', prompt: 'warm up' });
+    const { sql, body } = await extend(EXTEND_SCALARS, { videoUrl: 'https://videos.example/b.mp4', prompt: 'no read back', quality: 'Q720P' });
+    const sent = sql.join('\n');
+    expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
+    const generation = body.data!.extendVideo.generation!;
+    expect(generation).toMatchObject({ status: 'QUEUED', prompt: 'no read back', quality: 'Q720P' });
+    expect(new Date(generation.createdAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    // BEGIN with the per-key lock, the limit check, the INSERT, COMMIT (pg-boss's enqueue is not counted).
+    expect(sql, sent).toHaveLength(4);
+    expect(sql[0], sent).toMatch(/^BEGIN; .*pg_advisory_xact_lock/);
+    expect(sql[2], sent).toMatch(/^INSERT INTO "Generation"/);
+    expect(sql[3], sent).toBe('COMMIT');
+    expect(sql.filter((text) => text.startsWith('SELECT') && text.includes('"Generation"."id"')), sent).toHaveLength(0);
+  });
+
+  it('loads the relations the payload asks for', async () => {
+    const { sql, body } = await extend(EXTEND, { sourceGenerationId: sourceGlobalId, prompt: 'chained' });
+    expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
+    const generation = body.data!.extendVideo.generation!;
+    expect(generation).toMatchObject({ status: 'QUEUED', prompt: 'chained', source: { id: sourceGlobalId }, video: null, extensions: { totalCount: 0 } });
+    // The relations are read after the commit; the source's own lookup before it.
+    const commit = sql.indexOf('COMMIT');
+    expect(commit, sql.join('\n')).toBeGreaterThan(0);
+    expect(sql.slice(commit + 1).length, sql.join('\n')).toBeGreaterThan(0);
   });
 });

@@ -68,6 +68,10 @@ export interface RunFigures {
   ok: number;
   /** Connection errors, timeouts and non-2xx responses. */
   bad: number;
+  /** Responses of any kind. */
+  total: number;
+  /** CPU time (user + system) of the serving process per response, in ms, when its pid is known. */
+  cpuMsPerRequest?: number;
 }
 
 export async function load(options: autocannon.Options): Promise<RunFigures> {
@@ -78,6 +82,7 @@ export async function load(options: autocannon.Options): Promise<RunFigures> {
     p99: result.latency.p99,
     ok: result['2xx'],
     bad: result.errors + result.timeouts + result.non2xx,
+    total: result.requests.total,
   };
 }
 
@@ -100,12 +105,22 @@ export async function compare(
   subject: (duration: number) => Promise<RunFigures>,
   durationS: number,
   settle: () => Promise<void>,
+  pids: { subject?: number; baseline?: number } = {},
 ): Promise<Comparison> {
   const after = async <T>(result: Promise<T>) => {
     const value = await result;
     await settle();
     return value;
   };
+  // CPU per response is steadier than throughput on a shared machine, and says where a ratio comes from.
+  const measured = (run: (duration: number) => Promise<RunFigures>, pid: number | undefined) => async (duration: number) => {
+    const before = await cpuTicks(pid);
+    const figures = await run(duration);
+    const ticks = (await cpuTicks(pid)) - before;
+    return pid && figures.total ? { ...figures, cpuMsPerRequest: (ticks * 10) / figures.total } : figures;
+  };
+  baseline = measured(baseline, pids.baseline);
+  subject = measured(subject, pids.subject);
   await settle();
   await after(baseline(warmupS));
   await after(subject(warmupS));
@@ -117,7 +132,7 @@ export async function compare(
   return out;
 }
 
-export const medianOf = (runs: RunFigures[], key: keyof RunFigures) => median(runs.map((run) => run[key]));
+export const medianOf = (runs: RunFigures[], key: keyof RunFigures) => median(runs.map((run) => run[key] ?? Number.NaN));
 
 async function cpuTicks(pid: number | undefined): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');

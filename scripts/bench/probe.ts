@@ -5,7 +5,9 @@
  * statements (all in the `pgboss` schema) are not counted. The parent asks over the IPC channel:
  * `{ sql: 'start' }` clears and starts recording, `{ sql: 'stop' }` answers with what was recorded.
  */
+import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 
@@ -89,7 +91,12 @@ process.on('message', (message: { profile?: 'start' | 'stop' }) => {
       .then(() => post('Profiler.start'))
       .then(() => process.send?.({ profile: 'started' }));
   } else if (message.profile === 'stop') {
-    void post<{ profile: Profile }>('Profiler.stop').then(({ profile }) => process.send?.({ profile: 'stopped', summary: summarize(profile) }));
+    void post<{ profile: Profile }>('Profiler.stop').then(async ({ profile }) => {
+      // BENCH_PROFILE_DIR keeps each raw profile too, for Chrome DevTools or speedscope.
+      const dir = process.env.BENCH_PROFILE_DIR;
+      if (dir) await writeFile(join(dir, `server-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+      process.send?.({ profile: 'stopped', summary: summarize(profile) });
+    });
   }
 });
 

@@ -39,6 +39,44 @@ export function securityPlugins(): Plugin[] {
   ];
 }
 
+/**
+ * The outer bound on request bodies inside yoga, in place of its `maxRequestBodySize` (set to
+ * false), which re-streams every body through a TransformStream. A body that declares its length
+ * is judged by it (Node's parser never reads past it); only a body of unknown length (a chunked
+ * upload) is counted as it streams.
+ */
+export function useBodyLimit(maxBytes: number): Plugin {
+  const tooLarge = () =>
+    createGraphQLError(`Request bodies are limited to ${maxBytes} bytes`, { extensions: { http: { status: 413 }, code: 'REQUEST_ENTITY_TOO_LARGE' } });
+  return {
+    onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
+      const length = request.headers.get('content-length');
+      if (length !== null) {
+        if (!/^\d+$/.test(length)) throw createGraphQLError('Invalid Content-Length', { extensions: { http: { status: 400 } } });
+        if (Number(length) > maxBytes) throw tooLarge();
+        return;
+      }
+      const body = request.body;
+      if (!requestParser || !body) return;
+      let seen = 0;
+      // A native stream needs the native TransformStream; yoga's own request bodies are ponyfills.
+      const Transform = body instanceof ReadableStream ? globalThis.TransformStream : fetchAPI.TransformStream;
+      const counted = body.pipeThrough(
+        new Transform<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            seen += chunk.byteLength;
+            if (seen > maxBytes) controller.error(tooLarge());
+            else controller.enqueue(chunk);
+          },
+        }),
+      );
+      setRequestParser((req) =>
+        requestParser(new fetchAPI.Request(req.url, { method: req.method, headers: req.headers, signal: req.signal, body: counted, duplex: 'half' } as RequestInit)),
+      );
+    },
+  };
+}
+
 /** A GraphQL multipart request (file upload), which gets the larger body limit. */
 export function isMultipart(req: IncomingMessage): boolean {
   return req.method === 'POST' && /^multipart\/form-data\b/i.test(req.headers['content-type'] ?? '');

@@ -2,7 +2,7 @@ import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, 
 import type { Generation as GenerationRow } from '../generated/prisma/client.js';
 import { builder } from './builder.js';
 import { MotionMode, VideoQuality, VideoStyle } from './enums.js';
-import { Generation, withGenerationId } from './generation.js';
+import { Generation, rowAnswering, withGenerationId } from './generation.js';
 
 const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
   description: 'What to extend and how. Give exactly one of videoUrl, sourceGenerationId and video.',
@@ -30,7 +30,12 @@ const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
 });
 
 const ExtendVideoSuccess = builder.objectRef<{ generation: GenerationRow }>('ExtendVideoSuccess').implement({
-  fields: (t) => ({ generation: t.field({ type: Generation, resolve: (result) => result.generation }) }),
+  fields: (t) => ({
+    // A prismaField, so the plugin knows which row answers the selection: the service returns every
+    // column of the row it inserted, so scalar fields are read from it without another query, and
+    // only relations asked for (source, video, extensions) are loaded.
+    generation: t.prismaField({ type: Generation, resolve: (query, result) => rowAnswering(query, result.generation) }),
+  }),
 });
 
 builder.mutationType({});

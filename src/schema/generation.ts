@@ -56,6 +56,17 @@ builder.prismaObject('Video', {
   }),
 });
 
+/**
+ * A whole row standing for a planned Generation query: every column the query selects must be on
+ * it (relations, selected as objects, are loaded by the plugin when the row lacks them).
+ */
+export function rowAnswering<Row extends object>(query: { select?: Record<string, unknown> }, row: Row): Row {
+  for (const [column, selection] of Object.entries(query.select ?? {})) {
+    if (selection === true && !(column in row)) throw new Error(`the Generation row lacks the selected column ${column}`);
+  }
+  return row;
+}
+
 export const Generation = builder.prismaNode('Generation', {
   id: { field: 'id' },
   description: 'One extendVideo request and what became of it.',

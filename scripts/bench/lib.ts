@@ -70,9 +70,19 @@ export interface RunFigures {
   bad: number;
   /** Responses of any kind. */
   total: number;
-  /** CPU time (user + system) of the serving process per response, in ms, when its pid is known. */
+  /** CPU time (user + system) of the serving process per response, in ms, when it is probed. */
   cpuMsPerRequest?: number;
+  /** Time inside the serving process per request (scripts/bench/probe.ts), when it is probed. */
+  servedP50?: number;
+  servedP99?: number;
 }
+
+/** Sends a message to a child's probe (scripts/bench/probe.ts) and waits for its answer. */
+export const ask = <T>(child: Child, message: object) =>
+  new Promise<T>((resolve) => {
+    child.process.once('message', (answer) => resolve(answer as T));
+    child.process.send(message);
+  });
 
 export async function load(options: autocannon.Options): Promise<RunFigures> {
   const result = await autocannon(options);
@@ -105,22 +115,26 @@ export async function compare(
   subject: (duration: number) => Promise<RunFigures>,
   durationS: number,
   settle: () => Promise<void>,
-  pids: { subject?: number; baseline?: number } = {},
+  probed: { subject?: Child; baseline?: Child } = {},
 ): Promise<Comparison> {
   const after = async <T>(result: Promise<T>) => {
     const value = await result;
     await settle();
     return value;
   };
-  // CPU per response is steadier than throughput on a shared machine, and says where a ratio comes from.
-  const measured = (run: (duration: number) => Promise<RunFigures>, pid: number | undefined) => async (duration: number) => {
-    const before = await cpuTicks(pid);
+  // CPU per response is steadier than throughput on a shared machine, and says where a ratio comes
+  // from; the time inside the server says which part of the latency is the server's.
+  const measured = (run: (duration: number) => Promise<RunFigures>, child: Child | undefined) => async (duration: number): Promise<RunFigures> => {
+    if (!child) return run(duration);
+    await ask(child, { served: 'start' });
+    const before = await cpuTicks(child.process.pid);
     const figures = await run(duration);
-    const ticks = (await cpuTicks(pid)) - before;
-    return pid && figures.total ? { ...figures, cpuMsPerRequest: (ticks * 10) / figures.total } : figures;
+    const ticks = (await cpuTicks(child.process.pid)) - before;
+    const served = await ask<{ p50: number; p99: number }>(child, { served: 'stop' });
+    return { ...figures, cpuMsPerRequest: figures.total ? (ticks * 10) / figures.total : Number.NaN, servedP50: served.p50, servedP99: served.p99 };
   };
-  baseline = measured(baseline, pids.baseline);
-  subject = measured(subject, pids.subject);
+  baseline = measured(baseline, probed.baseline);
+  subject = measured(subject, probed.subject);
   await settle();
   await after(baseline(warmupS));
   await after(subject(warmupS));

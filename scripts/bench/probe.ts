@@ -6,6 +6,7 @@
  * `{ sql: 'start' }` clears and starts recording, `{ sql: 'stop' }` answers with what was recorded.
  */
 import { writeFile } from 'node:fs/promises';
+import { Server } from 'node:http';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -131,5 +132,33 @@ process.on('message', (message: { mem?: 'start' | 'stop' }) => {
   } else if (message.mem === 'stop') {
     clearInterval(memTimer);
     process.send?.({ mem: 'stopped', peak: { ...memPeak } });
+  }
+});
+
+/**
+ * `{ served: 'start' }` / `{ served: 'stop' }`: how long this process took over each HTTP request,
+ * from the 'request' event (headers parsed) to the response's 'finish' (handed to the kernel),
+ * answered as p50 / p99 / max in ms. Set beside the load generator's figures, it separates time
+ * spent in the server from time spent queued in sockets and in the load generator itself.
+ */
+let serving: number[] | null = null;
+const emit = Server.prototype.emit;
+Server.prototype.emit = function (this: Server, event: string | symbol, ...args: unknown[]) {
+  if (serving && event === 'request') {
+    const durations = serving;
+    const started = performance.now();
+    (args[1] as import('node:http').ServerResponse).once('finish', () => durations.push(performance.now() - started));
+  }
+  return Reflect.apply(emit, this, [event, ...args]) as boolean;
+} as typeof Server.prototype.emit;
+process.on('message', (message: { served?: 'start' | 'stop' }) => {
+  if (message.served === 'start') {
+    serving = [];
+    process.send?.({ served: 'started' });
+  } else if (message.served === 'stop') {
+    const sorted = (serving ?? []).sort((a, b) => a - b);
+    serving = null;
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+    process.send?.({ served: 'stopped', p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? Number.NaN, count: sorted.length });
   }
 });

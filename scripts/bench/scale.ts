@@ -155,15 +155,28 @@ export async function copyLargeOutput(options: { server: Child; db: Db; graphqlU
 }
 
 /** The baseline of scenario 5: `curl -o` of the same URL into the same directory, timed. */
-export async function curlCopy(url: string, dir: string): Promise<number> {
+/** Runs a command to completion; rejects on a non-zero exit. */
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${command} exited ${code}`))));
+  });
+}
+
+/**
+ * Seconds for `curl -o` of url into dir; with `durable`, also what extendql does beyond the
+ * transfer, with standard tools one after the other: `sha256sum` of the file and `sync` of it to disk.
+ */
+export async function curlCopy(url: string, dir: string, options: { durable?: boolean } = {}): Promise<number> {
   await mkdir(dir, { recursive: true });
   const out = join(dir, 'curl-copy.mp4');
   const started = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('curl', ['-sS', '--fail', '-o', out, url], { stdio: ['ignore', 'ignore', 'inherit'] });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`curl exited ${code}`))));
-  });
+  await run('curl', ['-sS', '--fail', '-o', out, url]);
+  if (options.durable) {
+    await run('sha256sum', [out]);
+    await run('sync', [out]);
+  }
   const seconds = (performance.now() - started) / 1000;
   await rm(out, { force: true });
   return seconds;

@@ -374,8 +374,8 @@ async function main() {
     const cost = await queryCost(databaseUrl, reader.id, oneId);
     notes.push(
       `Client CPU of one lookup (scenario 1's row by id and key, 5,000 lookups with 20 in flight, in the bench process while the servers are idle; scripts/bench/query-cost.ts): ` +
-        `Prisma \`findFirst\` ${fmt(cost.prismaFindFirstUs, 0)} µs, Prisma \`$queryRaw\` ${fmt(cost.prismaQueryRawUs, 0)} µs, a named \`pg\` statement ${fmt(cost.pgNamedUs, 0)} µs. ` +
-        `Each Prisma model query is planned by the query compiler (WebAssembly) on every call; the server's reads and scenario 1's baseline pay this alike.`,
+        `Prisma \`findFirst\` ${fmt(cost.prismaFindFirstUs, 0)} µs, Prisma \`findUnique\` ${fmt(cost.prismaFindUniqueUs, 0)} µs, Prisma \`$queryRaw\` ${fmt(cost.prismaQueryRawUs, 0)} µs, a named \`pg\` statement ${fmt(cost.pgNamedUs, 0)} µs. ` +
+        `Each Prisma model query is planned by the query compiler (WebAssembly) when it runs; \`findUnique\` calls made in the same tick share one plan and one statement. Scenario 1's server and baseline both use \`findUnique\`.`,
     );
   }
 
@@ -591,7 +591,7 @@ ${rows.map((r) => `| ${r.scenario} | ${r.figure} | ${r.subject} | ${r.baseline} 
 
 ## What each scenario does
 
-1. \`query { generation(id) { id status prompt duration quality createdAt } }\` over HTTP POST with 100 connections. Baseline: \`GET /generation?id=\` doing the same API-key lookup (\`authenticate\`) and \`prisma.generation.findFirst\` and answering JSON.
+1. \`query { generation(id) { id status prompt duration quality createdAt } }\` over HTTP POST with 100 connections. Baseline: \`GET /generation?id=\` doing the same API-key lookup (\`authenticate\`) and \`prisma.generation.findUnique\` and answering JSON.
 2. \`generations(first: N) { totalCount edges { node { id source { id } video { url } extensions { totalCount } } } }\`. SQL statements are counted in the server process by wrapping \`pg.Client.prototype.query\` (preloaded \`scripts/bench/probe.ts\`; pg-boss statements excluded), one request per N. Latency: first: 100 with 10 connections. Baseline: the API-key lookup and one hand-written SQL statement (LEFT JOIN on Video, correlated counts) through \`pg\`.
 3. \`extendVideo\` (validation, per-key advisory lock, limit checks, INSERT and pg-boss enqueue in one transaction), 50 connections, keys rotated per request. Baseline: one \`INSERT\` of the same row through \`pg\` (no key lookup, no transaction). The server under test for scenarios 1 to 3 is an API-only instance (\`WORKER_ENABLED=false\`, as deployed beside \`npm run worker\`): accepted generations stay queued in pg-boss, and no job step shares the cores with the requests being measured; scenario 4 measures the worker.
 4. to 7. are described in the notes below. ${scaleSetup} ${realtimeSetup}

@@ -70,6 +70,17 @@ describe('tenancy: one key never sees another key’s generations', () => {
     expect((await stack.execute(NodeDocument, { id: theirs }, otherKey)).data!.node).toMatchObject({ __typename: 'Generation', id: theirs });
   });
 
+  it('keeps keys apart when their lookups of one generation are batched together', async () => {
+    // Concurrent generation(id) lookups made in one tick share one Prisma query; each must still
+    // be filtered by its own key.
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => stack.execute(GenerationDocument, { id: theirs }, i % 2 ? otherKey : stack.key)));
+    results.forEach((result, i) => {
+      expect(result.errors).toBeUndefined();
+      if (i % 2) expect(result.data!.generation!.id).toBe(theirs);
+      else expect(result.data!.generation).toBeNull();
+    });
+  });
+
   it('history lists only the caller’s own', async () => {
     const page = (await stack.execute(GenerationsDocument, { first: 50 }, otherKey)).data!.generations;
     expect(page.edges.map((edge) => edge.node.id)).toEqual([theirs]);

@@ -47,7 +47,8 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
   if (url.pathname === '/generation') {
     const apiKey = await authenticate(db, typeof key === 'string' ? key : null);
     if (!apiKey) return send(res, 401, { error: 'unauthenticated' });
-    const g = await db.generation.findFirst({
+    // The server's lookup: findUnique by id with the key as a further filter.
+    const g = await db.generation.findUnique({
       where: { id: url.searchParams.get('id') ?? '', apiKeyId: apiKey.id },
       select: { id: true, status: true, prompt: true, duration: true, quality: true, createdAt: true },
     });

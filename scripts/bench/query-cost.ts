@@ -1,15 +1,17 @@
 /**
  * The client-side CPU of one lookup, by the way it reaches PostgreSQL: Prisma's `findFirst` (the
- * query compiler plans every call, then the client maps the row), Prisma's `$queryRaw`, and a
+ * query compiler plans every call, then the client maps the row), Prisma's `findUnique` (which
+ * batches the calls made in one tick into one query), Prisma's `$queryRaw`, and a
  * named `pg` statement. Runs in the bench process while the servers are idle, with 20 lookups in
  * flight, and answers in microseconds of this process's CPU per lookup. It is the floor under
- * scenarios 1 and 2: every Prisma read of the server and of scenario 1's baseline pays the first.
+ * scenarios 1 and 2: every Prisma read of the server and of scenario 1's baseline pays one of them.
  */
 import pg from 'pg';
 import { openDb } from '../../src/db/client.js';
 
 export interface QueryCost {
   prismaFindFirstUs: number;
+  prismaFindUniqueUs: number;
   prismaQueryRawUs: number;
   pgNamedUs: number;
 }
@@ -38,6 +40,7 @@ export async function queryCost(databaseUrl: string, apiKeyId: string, generatio
     if (!found) throw new Error('query cost: the generation to look up is missing');
     return {
       prismaFindFirstUs: await cpuPerCall(calls, () => db.generation.findFirst({ where: { id: generationId, apiKeyId }, select })),
+      prismaFindUniqueUs: await cpuPerCall(calls, () => db.generation.findUnique({ where: { id: generationId, apiKeyId }, select })),
       prismaQueryRawUs: await cpuPerCall(calls, () => db.$queryRawUnsafe(text, generationId, apiKeyId)),
       pgNamedUs: await cpuPerCall(calls, () => pool.query({ name: 'bench_query_cost', text, values: [generationId, apiKeyId] } satisfies pg.QueryConfig)),
     };

@@ -88,7 +88,7 @@ export class GenerationService {
 
   /** A generation owned by the key, or null: another key's generations look exactly like missing ones. */
   async find(apiKeyId: string, id: string): Promise<Generation | null> {
-    return this.deps.db.generation.findFirst({ where: { id, apiKeyId } });
+    return this.deps.db.generation.findUnique({ where: { id, apiKeyId } });
   }
 
   /**
@@ -116,7 +116,7 @@ export class GenerationService {
 
     let sourceVideoUrl = params.videoUrl ?? '';
     if (params.sourceGenerationId) {
-      const source = await this.deps.db.generation.findFirst({
+      const source = await this.deps.db.generation.findUnique({
         where: { id: params.sourceGenerationId, apiKeyId },
         include: { video: true },
       });

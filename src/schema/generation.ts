@@ -121,7 +121,7 @@ export const Generation = builder.prismaNode('Generation', {
 builder.asEntity(Generation, {
   key: builder.selection<{ id: string }>('id'),
   resolveReference: (reference, ctx) =>
-    ctx.apiKey ? ctx.db.generation.findFirst({ where: { id: generationIdFrom(reference.id), apiKeyId: ctx.apiKey.id } }) : null,
+    ctx.apiKey ? ctx.db.generation.findUnique({ where: { id: generationIdFrom(reference.id), apiKeyId: ctx.apiKey.id } }) : null,
 });
 
 builder.queryType({});
@@ -133,8 +133,10 @@ builder.queryFields((t) => ({
     authScopes: { apiKey: true },
     description: 'One of your generations, by its id',
     args: { id: t.arg.id({ required: true }) },
+    // findUnique (by id, with the key as a further filter): Prisma batches lookups made in the same
+    // tick (a gateway's entities, aliased fields) into one query, where findFirst runs each alone.
     resolve: (query, _root, args, ctx) =>
-      ctx.db.generation.findFirst({ ...query, where: { id: generationIdFrom(String(args.id)), apiKeyId: ctx.apiKey!.id } }),
+      ctx.db.generation.findUnique({ ...query, where: { id: generationIdFrom(String(args.id)), apiKeyId: ctx.apiKey!.id } }),
   }),
   generations: t.prismaConnection({
     type: 'Generation',

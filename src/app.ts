@@ -226,8 +226,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       }),
       batching: false,
       fetchAPI: createFetch({ formDataLimits: multipartLimits(config) }),
-      // useBodyLimit below is the outer bound, which also holds for chunked bodies; JSON bodies
-      // meet MAX_REQUEST_BYTES before it (bodyLimitExceeded).
+      // Declared lengths are judged in bodyLimitExceeded (below) before yoga; useBodyLimit counts
+      // chunked bodies.
       maxRequestBodySize: false,
       plugins: [
         ...securityPlugins(),

@@ -95,6 +95,15 @@ export async function manyInFlight(options: {
   return { count, submitSeconds, drainSeconds, byStatus, peakRssMb: rss.stop().peak, startRssMb, eventLoop, memoryPeaks };
 }
 
+/** Runs a command to completion; rejects on a non-zero exit. */
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${command.split('/').at(-1)} exited ${code}`))));
+  });
+}
+
 /**
  * Writes an MP4 of about `megabytes` (1280x720, 8 s: what the fake serves for Q720P, 8 s) at
  * `file`: random noise, so the encoder cannot shrink it.
@@ -103,21 +112,13 @@ export async function largeMp4(file: string, megabytes: number): Promise<number>
   const existing = await stat(file).catch(() => null);
   if (existing && existing.size > megabytes * 0.9 * 2 ** 20) return existing.size;
   const kbits = Math.round((megabytes * 8 * 1024) / 8);
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(
-      ffmpegInstaller.path,
-      [
-        '-hide_banner', '-loglevel', 'error', '-nostdin', '-y',
-        '-f', 'lavfi', '-i', 'nullsrc=s=1280x720:r=24,geq=random(1)*255:128:128',
-        '-t', '8', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
-        '-b:v', `${kbits}k`, '-minrate', `${kbits}k`, '-maxrate', `${kbits}k`, '-bufsize', `${kbits * 2}k`,
-        '-movflags', '+faststart', '-f', 'mp4', `${file}.tmp`,
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg exited ${code}`))));
-  });
+  await run(ffmpegInstaller.path, [
+    '-hide_banner', '-loglevel', 'error', '-nostdin', '-y',
+    '-f', 'lavfi', '-i', 'nullsrc=s=1280x720:r=24,geq=random(1)*255:128:128',
+    '-t', '8', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
+    '-b:v', `${kbits}k`, '-minrate', `${kbits}k`, '-maxrate', `${kbits}k`, '-bufsize', `${kbits * 2}k`,
+    '-movflags', '+faststart', '-f', 'mp4', `${file}.tmp`,
+  ]);
   const { rename } = await import('node:fs/promises');
   await rename(`${file}.tmp`, file);
   return (await stat(file)).size;
@@ -154,18 +155,8 @@ export async function copyLargeOutput(options: { server: Child; db: Db; graphqlU
   }
 }
 
-/** The baseline of scenario 5: `curl -o` of the same URL into the same directory, timed. */
-/** Runs a command to completion; rejects on a non-zero exit. */
-function run(command: string, args: string[]): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${command} exited ${code}`))));
-  });
-}
-
 /**
- * Seconds for `curl -o` of url into dir; with `durable`, also what extendql does beyond the
+ * The baseline of scenario 5. Seconds for `curl -o` of url into dir; with `durable`, also what extendql does beyond the
  * transfer, with standard tools one after the other: `sha256sum` of the file and `sync` of it to disk.
  */
 export async function curlCopy(url: string, dir: string, options: { durable?: boolean } = {}): Promise<number> {

@@ -40,22 +40,15 @@ export function securityPlugins(): Plugin[] {
 }
 
 /**
- * The outer bound on request bodies inside yoga, in place of its `maxRequestBodySize` (set to
- * false), which re-streams every body through a TransformStream. A body that declares its length
- * is judged by it (Node's parser never reads past it); only a body of unknown length (a chunked
- * upload) is counted as it streams.
+ * The bound on request bodies of unknown length (chunked uploads), in place of yoga's
+ * `maxRequestBodySize` (set to false), which re-streams every body through a TransformStream.
+ * Bodies that declare a length were judged by it in `bodyLimitExceeded` before yoga saw them
+ * (Node's parser never reads past a declared length); only the others are counted as they stream.
  */
 export function useBodyLimit(maxBytes: number): Plugin {
-  const tooLarge = () =>
-    createGraphQLError(`Request bodies are limited to ${maxBytes} bytes`, { extensions: { http: { status: 413 }, code: 'REQUEST_ENTITY_TOO_LARGE' } });
   return {
     onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
-      const length = request.headers.get('content-length');
-      if (length !== null) {
-        if (!/^\d+$/.test(length)) throw createGraphQLError('Invalid Content-Length', { extensions: { http: { status: 400 } } });
-        if (Number(length) > maxBytes) throw tooLarge();
-        return;
-      }
+      if (request.headers.has('content-length')) return;
       const body = request.body;
       if (!requestParser || !body) return;
       let seen = 0;
@@ -65,8 +58,8 @@ export function useBodyLimit(maxBytes: number): Plugin {
         new Transform<Uint8Array, Uint8Array>({
           transform(chunk, controller) {
             seen += chunk.byteLength;
-            if (seen > maxBytes) controller.error(tooLarge());
-            else controller.enqueue(chunk);
+            if (seen <= maxBytes) return controller.enqueue(chunk);
+            controller.error(createGraphQLError(`Request bodies are limited to ${maxBytes} bytes`, { extensions: { http: { status: 413 } } }));
           },
         }),
       );

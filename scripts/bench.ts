@@ -5,7 +5,7 @@
  * The load generator (autocannon) runs in this process. Everything is on 127.0.0.1.
  *
  * Options: --runs 3 --duration 5 (seconds per run) --only 1,2,3,4,5,6,7 --in-flight 2000.
- * BENCH_NODE_FLAGS replaces the server's Node flags (default: npm start's --max-old-space-size=192).
+ * BENCH_NODE_FLAGS adds Node flags to the server's command (default: none, as npm start runs it).
  */
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -187,8 +187,8 @@ async function main() {
     RATE_LIMIT_PER_MINUTE: '1000000',
     MAX_CONCURRENT_PER_KEY: '1000000',
   };
-  // The Node flags of `npm start` (package.json), or BENCH_NODE_FLAGS to measure others, plus the probe.
-  const serverCommand = [...(process.env.BENCH_NODE_FLAGS ?? '--max-old-space-size=192').split(' ').filter(Boolean), '--import', 'tsx', '--import', './scripts/bench/probe.ts', 'src/server.ts'];
+  // The Node flags of `npm start` (package.json: none), or BENCH_NODE_FLAGS to measure others, plus the probe.
+  const serverCommand = [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', '--import', './scripts/bench/probe.ts', 'src/server.ts'];
   /** The server under test, resolved with its URL once it logs that it is listening. */
   const startServer = (serverEnv: NodeJS.ProcessEnv) =>
     spawnChild(serverCommand, serverEnv, (line) =>

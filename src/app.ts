@@ -114,7 +114,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     cleanups.push(() => segmind.close());
 
-    const { storage, description: storageDescription, close: closeStorage } = createVideoStorage(config);
+    const { storage, description: storageDescription, close: closeStorage } = await createVideoStorage(config);
     cleanups.push(async () => closeStorage());
     logger.info({ storage: storageDescription }, 'video storage');
     const stale = await removeStaleTempFiles(await storage.tempDir(), 60 * 60_000);

@@ -144,15 +144,15 @@ describe('S3VideoStorage', () => {
 });
 
 describe('S3 configuration', () => {
-  it('is off by default and chooses local storage', () => {
+  it('is off by default and chooses local storage', async () => {
     const config = loadConfig({});
     expect(config.s3).toBeNull();
-    const configured = createVideoStorage(config);
+    const configured = await createVideoStorage(config);
     expect(configured.storage).toBeInstanceOf(LocalVideoStorage);
     expect(configured.description).toEqual({ kind: 'local', dir: config.storageDir });
   });
 
-  it('reads the S3 variables with defaults and chooses S3 storage', () => {
+  it('reads the S3 variables with defaults and chooses S3 storage', async () => {
     const config = loadConfig({ DATA_DIR: dir, S3_BUCKET: 'videos', S3_ENDPOINT: 'http://user:pw@127.0.0.1:9000', S3_PREFIX: 'extendql/videos', S3_ACCESS_KEY_ID: 'id', S3_SECRET_ACCESS_KEY: 'secret-value' });
     expect(config.s3).toEqual({
       bucket: 'videos',
@@ -162,7 +162,7 @@ describe('S3 configuration', () => {
       prefix: 'extendql/videos/',
       credentials: { accessKeyId: 'id', secretAccessKey: 'secret-value' },
     });
-    const configured = createVideoStorage(config);
+    const configured = await createVideoStorage(config);
     try {
       expect(configured.storage).toBeInstanceOf(S3VideoStorage);
       // The description is logged: no credentials, not even ones inside the endpoint URL.

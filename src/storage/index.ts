@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import type { Config } from '../config.js';
-import { S3VideoStorage } from './s3.js';
 import { LocalVideoStorage, type VideoStorage } from './storage.js';
 
 export interface ConfiguredStorage {
@@ -10,12 +9,16 @@ export interface ConfiguredStorage {
   close(): void;
 }
 
-/** S3-compatible object storage when S3_BUCKET is set, else files under storageDir. */
-export function createVideoStorage(config: Pick<Config, 's3' | 'dataDir' | 'storageDir'>): ConfiguredStorage {
+/**
+ * S3-compatible object storage when S3_BUCKET is set, else files under storageDir. The AWS SDK is
+ * loaded only then: it adds about 30 MB to every process that merely imports it.
+ */
+export async function createVideoStorage(config: Pick<Config, 's3' | 'dataDir' | 'storageDir'>): Promise<ConfiguredStorage> {
   const { s3 } = config;
   if (!s3) {
     return { storage: new LocalVideoStorage(config.storageDir), description: { kind: 'local', dir: config.storageDir }, close: () => {} };
   }
+  const { S3VideoStorage } = await import('./s3.js');
   const storage = new S3VideoStorage({
     bucket: s3.bucket,
     region: s3.region,

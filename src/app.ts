@@ -294,7 +294,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
           server.closeAllConnections();
         }),
     );
-    const closeWebSocket = attachWebSocket(server, yoga);
+    const closeWebSocket = attachWebSocket(server, yoga, { maxPayloadBytes: config.maxRequestBytes, authenticate: (key) => authenticate(db, key), logger });
     cleanups.push(closeWebSocket);
     const { port } = server.address() as AddressInfo;
     const localHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;

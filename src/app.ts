@@ -23,6 +23,7 @@ import { attachWebSocket } from './http/websocket.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
+import { SubscriptionSlots } from './realtime/subscription-slots.js';
 import { schema } from './schema/index.js';
 import { createVideoStorage } from './storage/index.js';
 import { removeStaleTempFiles } from './storage/storage.js';
@@ -201,6 +202,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       return { url: '', publicBaseUrl, server: null, yoga: null, db, databaseUrl, queue, simulator, logger, close };
     }
 
+    const subscriptionSlots = new SubscriptionSlots(config.maxSubscriptionsPerKey);
     const yoga = createYoga<ServerContext, RequestContext>({
       schema,
       graphqlEndpoint: '/graphql',
@@ -223,6 +225,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         generations,
         videoUrl,
         generationEvents: (id: string) => pubsub.subscribe('generationUpdated', id),
+        subscriptionSlots,
       }),
       batching: false,
       fetchAPI: createFetch({ formDataLimits: multipartLimits(config) }),

@@ -104,5 +104,11 @@ describe('a Redis outage', () => {
       expect(await Promise.race([server.exited.then(() => 'exited'), Promise.resolve('running')])).toBe('running');
     }
     await expect.poll(() => ready(apiA), { timeout: 10_000 }).toMatchObject({ status: 200 });
+    // The outage is logged once per connection, not at every reconnect attempt.
+    const outage = apiA.logs().filter((line) => line.msg === 'Redis is unreachable: subscription events pause until it is back');
+    expect(outage.map((line) => line.redis).sort()).toEqual(['publish', 'subscribe']);
+    expect(apiA.logs().filter((line) => line.msg === 'Redis is back: open subscriptions re-read their generations')).toEqual([
+      expect.objectContaining({ subscriptions: 1 }),
+    ]);
   });
 });

@@ -57,7 +57,7 @@ async function subscribeOverWebSocket(socket: RawSocket, id: string) {
 const refusal = { errors: [expect.objectContaining({ extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', max: 2 } })] };
 
 describe('MAX_SUBSCRIPTIONS_PER_KEY', () => {
-  it('counts SSE and WebSocket subscriptions of a key together, refuses the one too many on either transport, and frees a slot when one ends', async () => {
+  it('counts SSE and WebSocket subscriptions of a key together, refuses the one too many on either transport, and frees a slot when one ends or its socket closes', async () => {
     const socket = await RawSocket.open(stack.graphqlUrl, { 'x-api-key': stack.key });
     expect(await subscribeOverWebSocket(socket, 'ws-1')).toMatchObject({ type: 'next', payload: { data: { generationUpdated: { status: 'QUEUED' } } } });
     const sse = subscribeOverSse(stack.key);
@@ -81,6 +81,11 @@ describe('MAX_SUBSCRIPTIONS_PER_KEY', () => {
     expect(await subscribeOverSse(stack.key).first).toMatchObject(refusal);
     sse.abort();
     await expect.poll(async () => (await subscribeOverSse(stack.key).first).data, { timeout: 5_000 }).toMatchObject({ generationUpdated: { status: 'QUEUED' } });
+
+    // Full again; closing the socket frees the slots of its subscriptions.
+    expect(await subscribeOverSse(stack.key).first).toMatchObject(refusal);
     socket.close();
+    await socket.closed;
+    await expect.poll(async () => (await subscribeOverSse(stack.key).first).data, { timeout: 5_000 }).toMatchObject({ generationUpdated: { status: 'QUEUED' } });
   });
 });

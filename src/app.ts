@@ -3,11 +3,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
-import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { createFetch } from '@whatwg-node/fetch';
-import { Redis } from 'ioredis';
 import { authenticate } from './auth/api-keys.js';
 import type { Config } from './config.js';
 import type { RequestContext, ServerContext } from './context.js';
@@ -23,6 +21,8 @@ import { attachWebSocket } from './http/websocket.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
+import { startRedisEvents } from './realtime/redis.js';
+import { SubscriptionSlots } from './realtime/subscription-slots.js';
 import { schema } from './schema/index.js';
 import { createVideoStorage } from './storage/index.js';
 import { removeStaleTempFiles } from './storage/storage.js';
@@ -121,18 +121,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     if (stale) logger.info({ files: stale }, 'removed partial downloads left by an earlier crash');
     // In one process, events stay in memory; with REDIS_URL they reach every process, so a
     // subscriber on one instance hears about work done by a worker on another.
-    let eventTarget: ReturnType<typeof createRedisEventTarget> | undefined;
-    if (config.redisUrl) {
-      const publishClient = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-      const subscribeClient = new Redis(config.redisUrl, { lazyConnect: true });
-      await Promise.all([publishClient.connect(), subscribeClient.connect()]);
-      cleanups.push(async () => {
-        publishClient.disconnect();
-        subscribeClient.disconnect();
-      });
-      eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
-    }
-    const pubsub = createPubSub<{ generationUpdated: [generationId: string, payload: string] }>(eventTarget ? { eventTarget } : undefined);
+    const redis = config.redisUrl ? await startRedisEvents(config.redisUrl, logger) : null;
+    if (redis) cleanups.push(redis.stop);
+    const pubsub = createPubSub<{ generationUpdated: [generationId: string, payload: string] }>(redis ? { eventTarget: redis.eventTarget } : undefined);
     const events = { generationUpdated: (id: string) => pubsub.publish('generationUpdated', id, id) };
     const credits = new CreditGauge(() => segmind.credits(), logger);
 
@@ -201,6 +192,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       return { url: '', publicBaseUrl, server: null, yoga: null, db, databaseUrl, queue, simulator, logger, close };
     }
 
+    const subscriptionSlots = new SubscriptionSlots(config.maxSubscriptionsPerKey);
     const yoga = createYoga<ServerContext, RequestContext>({
       schema,
       graphqlEndpoint: '/graphql',
@@ -223,6 +215,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         generations,
         videoUrl,
         generationEvents: (id: string) => pubsub.subscribe('generationUpdated', id),
+        subscriptionSlots,
       }),
       batching: false,
       fetchAPI: createFetch({ formDataLimits: multipartLimits(config) }),
@@ -256,13 +249,16 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         }),
         useReadinessCheck({
           endpoint: '/ready',
-          // Ready when the database and the job queue answer and the upstream circuit is not open.
+          // Ready when the database and the job queue answer, the upstream circuit is not open and
+          // Redis (when configured) is connected.
           check: async () => {
             await db.$queryRaw`SELECT 1`;
             await queue.depth();
             const upstream = segmind.circuit.state;
-            if (upstream === 'open') {
-              return new Response(JSON.stringify({ database: 'ok', queue: 'ok', upstream }), { status: 503, headers: { 'content-type': 'application/json' } });
+            const redisState = redis && (redis.available() ? 'ok' : 'unavailable');
+            if (upstream === 'open' || redisState === 'unavailable') {
+              const body = { database: 'ok', queue: 'ok', upstream, ...(redisState && { redis: redisState }) };
+              return new Response(JSON.stringify(body), { status: 503, headers: { 'content-type': 'application/json' } });
             }
             return true;
           },
@@ -294,7 +290,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
           server.closeAllConnections();
         }),
     );
-    const closeWebSocket = attachWebSocket(server, yoga);
+    const closeWebSocket = attachWebSocket(server, yoga, { maxPayloadBytes: config.maxRequestBytes, authenticate: (key) => authenticate(db, key), logger });
     cleanups.push(closeWebSocket);
     const { port } = server.address() as AddressInfo;
     const localHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;

@@ -64,6 +64,8 @@ const EnvSchema = z.object({
   /** Per API key: generations started per rolling minute, and in progress at once. */
   RATE_LIMIT_PER_MINUTE: positiveInt.default(10),
   MAX_CONCURRENT_PER_KEY: positiveInt.default(10),
+  /** Per API key: subscriptions open at once in one process (SSE and WebSocket together). */
+  MAX_SUBSCRIPTIONS_PER_KEY: positiveInt.default(100),
   /** Per API key: estimated USD it may spend per UTC day. Unset: no budget. */
   DAILY_BUDGET_USD: optional(z.coerce.number().positive()),
   /** Largest GraphQL request body accepted. */
@@ -133,6 +135,7 @@ export interface Config {
   maxUploadRequestBytes: number;
   webhooks: { maxAttempts: number; retryDelaySeconds: number; timeoutMs: number };
   keyLimits: { perMinute: number; concurrent: number; dailyBudgetUsd: number | null };
+  maxSubscriptionsPerKey: number;
   simulator: { queueMs: number; processingMs: number };
   /** Null: no tracing. */
   telemetry: { endpoint: string; serviceName: string } | null;
@@ -178,6 +181,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxUploadRequestBytes: e.MAX_UPLOAD_REQUEST_BYTES,
     webhooks: { maxAttempts: e.WEBHOOK_MAX_ATTEMPTS, retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
     keyLimits: { perMinute: e.RATE_LIMIT_PER_MINUTE, concurrent: e.MAX_CONCURRENT_PER_KEY, dailyBudgetUsd: e.DAILY_BUDGET_USD ?? null },
+    maxSubscriptionsPerKey: e.MAX_SUBSCRIPTIONS_PER_KEY,
     simulator: { queueMs: e.SIMULATOR_QUEUE_MS, processingMs: e.SIMULATOR_PROCESSING_MS },
     telemetry: e.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME } : null,
     logLevel: e.LOG_LEVEL,

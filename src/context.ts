@@ -4,6 +4,7 @@ import type { ApiKeyIdentity } from './auth/api-keys.js';
 import type { Db } from './db/client.js';
 import type { Logger } from './logger.js';
 import type { GenerationService } from './generations/service.js';
+import type { SubscriptionSlots } from './realtime/subscription-slots.js';
 
 /** Per-request context: who is asking, and the services resolvers delegate to. */
 export interface RequestContext {
@@ -18,6 +19,8 @@ export interface RequestContext {
   videoUrl(videoId: string): string;
   /** Yields each time the generation changes; ends when the subscriber goes away. */
   generationEvents(generationId: string): AsyncIterable<string>;
+  /** Open subscriptions per key in this process (MAX_SUBSCRIPTIONS_PER_KEY). */
+  subscriptionSlots: SubscriptionSlots;
 }
 
 export type Context = YogaInitialContext & RequestContext;

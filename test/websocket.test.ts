@@ -3,6 +3,7 @@ import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExtendVideoDocument, GenerationProgressDocument, type GenerationProgressSubscription } from './gql/graphql.js';
 import { startStack, type Stack } from './helpers/stack.js';
+import { RawSocket } from './helpers/ws-socket.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -55,5 +56,77 @@ describe('subscriptions over WebSocket (graphql-ws)', () => {
     const { events, errors } = await subscribeOverWebSocket('R2VuZXJhdGlvbjp4', null);
     expect(events.every((event) => event.generationUpdated == null)).toBe(true);
     expect(JSON.stringify(errors)).toMatch(/API key/);
+  });
+});
+
+const PROGRESS = 'subscription Progress($id: ID!) { generationUpdated(id: $id) { id status } }';
+
+async function startGeneration(prompt: string): Promise<string> {
+  const created = (await stack.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt } })).data!.extendVideo;
+  if (created.__typename !== 'ExtendVideoSuccess') throw new Error(created.__typename);
+  return created.generation.id;
+}
+
+const statusesOf = (socket: RawSocket, id: string) =>
+  socket.of(id).flatMap((message) => (message.type === 'next' ? [(message.payload as { data: { generationUpdated: { status: string } } }).data.generationUpdated.status] : []));
+
+describe('hostile WebSocket clients', () => {
+  it('closes a socket whose message is over MAX_REQUEST_BYTES with 1009, before executing it, and keeps serving others', async () => {
+    const socket = await RawSocket.open(stack.graphqlUrl);
+    const padding = ' '.repeat(stack.config.maxRequestBytes + 1);
+    socket.subscribe('big', `{ __typename ${padding}}`);
+    expect((await socket.closed).code).toBe(1009);
+    expect(socket.of('big')).toEqual([]);
+
+    const other = await RawSocket.open(stack.graphqlUrl, { 'x-api-key': stack.key });
+    other.subscribe('1', '{ __typename }');
+    await other.until(() => other.of('1').some((message) => message.type === 'complete'));
+    expect(other.of('1')[0]).toMatchObject({ type: 'next', payload: { data: { __typename: 'Query' } } });
+    other.close();
+  });
+
+  it('answers an operation without a key with an UNAUTHENTICATED error for its id, before executing it; introspection stays open', async () => {
+    const socket = await RawSocket.open(stack.graphqlUrl);
+    socket.subscribe('list', '{ generations(first: 1) { totalCount } }');
+    socket.subscribe('schema', '{ __schema { queryType { name } } }');
+    await socket.until(() => socket.of('list').length > 0 && socket.of('schema').some((message) => message.type === 'complete'));
+    expect(socket.of('list')).toEqual([{ id: 'list', type: 'error', payload: [expect.objectContaining({ extensions: { code: 'UNAUTHENTICATED' } })] }]);
+    expect(socket.of('schema')[0]).toMatchObject({ type: 'next', payload: { data: { __schema: { queryType: { name: 'Query' } } } } });
+    expect(socket.open).toBe(true);
+    socket.close();
+  });
+
+  it('takes the key from the upgrade request header too', async () => {
+    const socket = await RawSocket.open(stack.graphqlUrl, {}, { 'x-api-key': stack.key });
+    socket.subscribe('list', '{ generations(first: 1) { totalCount } }');
+    await socket.until(() => socket.of('list').some((message) => message.type === 'complete'));
+    expect(socket.of('list')[0]).toMatchObject({ type: 'next', payload: { data: { generations: { totalCount: expect.any(Number) } } } });
+    socket.close();
+  });
+
+  it('refuses a connection whose key is unknown (4403), so the client does not retry', async () => {
+    const socket = await RawSocket.open(stack.graphqlUrl, { 'x-api-key': 'xq_not-a-key-of-ours' });
+    expect((await socket.closed).code).toBe(4403);
+  });
+
+  it('a malformed operation and one over the depth limit get errors for their own ids; the other subscriptions on the socket go on', async () => {
+    const [first, second] = await Promise.all([startGeneration('first of two'), startGeneration('second of two')]);
+    const socket = await RawSocket.open(stack.graphqlUrl, { 'x-api-key': stack.key });
+    socket.subscribe('a', PROGRESS, { id: first });
+    socket.subscribe('b', PROGRESS, { id: second });
+    await socket.until(() => statusesOf(socket, 'a').length > 0 && statusesOf(socket, 'b').length > 0);
+
+    socket.subscribe('syntax', 'subscription { generationUpdated(id: "x") { id ');
+    const deep = `${'source { '.repeat(14)}id${' }'.repeat(14)}`;
+    socket.subscribe('deep', `subscription { generationUpdated(id: "${first}") { ${deep} } }`);
+    await socket.until(() => socket.of('syntax').length > 0 && socket.of('deep').length > 0);
+    expect(socket.of('syntax')).toEqual([{ id: 'syntax', type: 'error', payload: [expect.objectContaining({ message: expect.stringMatching(/Syntax Error/) })] }]);
+    expect(socket.of('deep')).toEqual([{ id: 'deep', type: 'error', payload: [expect.objectContaining({ message: expect.stringMatching(/depth/i) })] }]);
+
+    await socket.until(() => ['a', 'b'].every((id) => socket.of(id).some((message) => message.type === 'complete')), 30_000);
+    expect(statusesOf(socket, 'a').at(-1)).toBe('SUCCEEDED');
+    expect(statusesOf(socket, 'b').at(-1)).toBe('SUCCEEDED');
+    expect(socket.open).toBe(true);
+    socket.close();
   });
 });

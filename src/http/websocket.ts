@@ -1,36 +1,54 @@
 import type { Server } from 'node:http';
+import { getOperationAST, GraphQLError, Kind, type DocumentNode, type ExecutionArgs } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
-import { useServer } from 'graphql-ws/use/ws';
+import type { Context as SocketContext, SubscribePayload } from 'graphql-ws';
+import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import type { ApiKeyIdentity } from '../auth/api-keys.js';
 import type { RequestContext, ServerContext } from '../context.js';
+import type { Logger } from '../logger.js';
+
+export interface WebSocketOptions {
+  /** Largest message read (MAX_REQUEST_BYTES, as for HTTP bodies); a larger one closes the socket with 1009. */
+  maxPayloadBytes: number;
+  authenticate(presented: string | null): Promise<ApiKeyIdentity | null>;
+  logger: Logger;
+}
+
+type Yoga = YogaServerInstance<ServerContext, RequestContext>;
+type Ctx = SocketContext<Record<string, unknown> | undefined, Extra>;
 
 /**
  * GraphQL over WebSocket (graphql-ws) on the GraphQL path, through the same yoga pipeline as HTTP:
  * same schema, plugins, limits and context. Browsers cannot set headers on a WebSocket, so the
  * API key may also come as the `x-api-key` connection parameter.
+ *
+ * A bad operation (syntax, validation, an armor limit, no key) gets an `error` message for its own
+ * id; the socket and its other subscriptions stay open.
  */
-export function attachWebSocket(server: Server, yoga: YogaServerInstance<ServerContext, RequestContext>): () => Promise<void> {
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+export function attachWebSocket(server: Server, yoga: Yoga, options: WebSocketOptions): () => Promise<void> {
+  // maxPayload is enforced by ws as frames arrive, so an oversize message is never buffered whole.
+  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: options.maxPayloadBytes });
   const disposable = useServer(
     {
+      // Close reasons never carry error text.
+      isProd: true,
       execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
+      // A key that is presented but unknown or revoked ends the connection (4403, which clients do
+      // not retry); without a key, only introspection is answered (as over HTTP).
+      onConnect: async (ctx) => {
+        const key = presentedKey(ctx);
+        return key === null || (await options.authenticate(key)) !== null;
+      },
       onSubscribe: async (ctx, _id, payload) => {
-        const fromParams = ctx.connectionParams?.['x-api-key'];
-        const fromHeader = ctx.extra.request.headers['x-api-key'];
-        const apiKey = typeof fromParams === 'string' ? fromParams : typeof fromHeader === 'string' ? fromHeader : '';
-        const request = new Request(`http://localhost${yoga.graphqlEndpoint}`, { headers: apiKey ? { 'x-api-key': apiKey } : {} });
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ request, params: payload } as never);
-        const args = {
-          schema,
-          operationName: payload.operationName,
-          document: parse(payload.query),
-          variableValues: payload.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-        const errors = validate(args.schema, args.document);
-        return errors.length ? errors : args;
+        try {
+          return await prepare(yoga, ctx, payload);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          options.logger.error({ err: error }, 'a WebSocket operation could not be prepared');
+          return [new GraphQLError('Unexpected error.')];
+        }
       },
     },
     wsServer,
@@ -39,4 +57,45 @@ export function attachWebSocket(server: Server, yoga: YogaServerInstance<ServerC
     await disposable.dispose();
     await new Promise<void>((resolve) => wsServer.close(() => resolve()));
   };
+}
+
+function presentedKey(ctx: Ctx): string | null {
+  const fromParams = ctx.connectionParams?.['x-api-key'];
+  const fromHeader = ctx.extra.request.headers['x-api-key'];
+  return typeof fromParams === 'string' ? fromParams : typeof fromHeader === 'string' ? fromHeader : null;
+}
+
+/**
+ * Parses, authenticates and validates one operation with yoga's enveloped functions. Errors, thrown
+ * (parse errors, armor limits) or returned (validation), become the operation's own error.
+ */
+async function prepare(yoga: Yoga, ctx: Ctx, payload: SubscribePayload): Promise<ExecutionArgs | readonly GraphQLError[]> {
+  const key = presentedKey(ctx);
+  const request = new Request(`http://localhost${yoga.graphqlEndpoint}`, { headers: key ? { 'x-api-key': key } : {} });
+  const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ request, params: payload } as never);
+  const document = parse(payload.query);
+  const contextValue = (await contextFactory()) as RequestContext;
+  if (!contextValue.apiKey && !isIntrospection(document, payload.operationName)) {
+    return [new GraphQLError('A valid API key is required: send it as the x-api-key connection parameter', { extensions: { code: 'UNAUTHENTICATED' } })];
+  }
+  const errors = validate(schema, document);
+  if (errors.length) return errors;
+  return {
+    schema,
+    operationName: payload.operationName,
+    document,
+    variableValues: payload.variables,
+    contextValue,
+    rootValue: { execute, subscribe },
+  };
+}
+
+/** Whether the operation asks only for introspection fields, which need no key. */
+function isIntrospection(document: DocumentNode, operationName: string | null | undefined): boolean {
+  const operation = getOperationAST(document, operationName);
+  return (
+    operation != null &&
+    operation.operation === 'query' &&
+    operation.selectionSet.selections.every((selection) => selection.kind === Kind.FIELD && selection.name.value.startsWith('__'))
+  );
 }

@@ -1,7 +1,9 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
 import { NotCancelableError, NotFoundError } from '../errors.js';
+import type { Context } from '../context.js';
 import { TERMINAL_STATUSES } from '../generations/service.js';
+import { holdingSlot } from '../realtime/subscription-slots.js';
 import { builder } from './builder.js';
 import { GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './enums.js';
 
@@ -163,25 +165,37 @@ builder.subscriptionField('generationUpdated', (t) =>
     authScopes: { apiKey: true },
     description: 'The generation now, then again at every change; ends after a terminal status',
     args: { id: t.arg.id({ required: true }) },
-    subscribe: async function* (_root, args, ctx) {
-      const id = generationIdFrom(String(args.id));
-      // Listen before reading, so a change between the read and the listen is not missed.
-      const changes = ctx.generationEvents(id)[Symbol.asyncIterator]();
-      try {
-        const current = await ctx.generations.find(ctx.apiKey!.id, id);
-        if (!current) throw new GraphQLError(`Generation ${String(args.id)} was not found`, { extensions: { code: 'NOT_FOUND' } });
-        yield id;
-        let status = current.status;
-        while (!(TERMINAL_STATUSES as readonly string[]).includes(status)) {
-          const next = await changes.next();
-          if (next.done) return;
-          status = (await ctx.db.generation.findUniqueOrThrow({ where: { id }, select: { status: true } })).status;
-          yield id;
-        }
-      } finally {
-        await changes.return?.();
+    subscribe: (_root, args, ctx) => {
+      const release = ctx.subscriptionSlots.take(ctx.apiKey!.id);
+      if (!release) {
+        const max = ctx.subscriptionSlots.maxPerKey;
+        throw new GraphQLError(`This API key may have ${max} subscriptions open at once; end one first`, {
+          extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', max },
+        });
       }
+      return holdingSlot(generationUpdates(String(args.id), ctx), release);
     },
     resolve: (query, id: string, _args, ctx) => ctx.db.generation.findUniqueOrThrow({ ...query, where: { id } }),
   }),
 );
+
+/** The generation's id now and after every change (or wake-up), until it is terminal. */
+async function* generationUpdates(given: string, ctx: Context): AsyncGenerator<string> {
+  const id = generationIdFrom(given);
+  // Listen before reading, so a change between the read and the listen is not missed.
+  const changes = ctx.generationEvents(id)[Symbol.asyncIterator]();
+  try {
+    const current = await ctx.generations.find(ctx.apiKey!.id, id);
+    if (!current) throw new GraphQLError(`Generation ${given} was not found`, { extensions: { code: 'NOT_FOUND' } });
+    yield id;
+    let status = current.status;
+    while (!(TERMINAL_STATUSES as readonly string[]).includes(status)) {
+      const next = await changes.next();
+      if (next.done) return;
+      status = (await ctx.db.generation.findUniqueOrThrow({ where: { id }, select: { status: true } })).status;
+      yield id;
+    }
+  } finally {
+    await changes.return?.();
+  }
+}

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
-import { createPubSub, createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import { createPubSub, createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { createFetch } from '@whatwg-node/fetch';
 import { authenticate } from './auth/api-keys.js';
@@ -14,7 +14,11 @@ import { openDatabase } from './db/connect.js';
 import { GenerationService } from './generations/service.js';
 import { GenerationWorker } from './generations/worker.js';
 import { graphiqlOptions, renderGraphiQLPage } from './graphiql.js';
-import { bodyLimitExceeded, isMultipart, multipartLimits, securityPlugins, useBodyLimit } from './http/security.js';
+import { useEntityLimits } from './http/entities.js';
+import { NotReady, useReadiness } from './http/readiness.js';
+import { bodyLimitExceeded, isMultipart, MAX_OPERATION_COST, multipartLimits, securityPlugins, useBodyLimit } from './http/security.js';
+import { limitBodyTime, serverTimeouts } from './http/timeouts.js';
+import { maskedErrors, useMetricsToken, useStatusOnlyWithoutData, yogaLogging } from './http/yoga.js';
 import { requestIdOf, trackRequest } from './http/request-id.js';
 import { createVideoHandler } from './http/videos.js';
 import { attachWebSocket } from './http/websocket.js';
@@ -200,13 +204,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       // The GraphiQL bundle is served from this server, not a CDN, so it works offline too.
       renderGraphiQL: renderGraphiQLPage,
       landingPage: false,
-      maskedErrors: true,
-      logging: {
-        debug: (...args) => logger.debug(args.map(String).join(' ')),
-        info: (...args) => logger.info(args.map(String).join(' ')),
-        warn: (...args) => logger.warn(args.map(String).join(' ')),
-        error: (...args) => logger.error(args.map((arg) => (arg instanceof Error ? arg.stack : String(arg))).join(' ')),
-      },
+      maskedErrors,
+      logging: yogaLogging(logger),
       context: async ({ request, req }) => ({
         log: logger.child({ reqId: requestIdOf(req) }),
         requestId: requestIdOf(req),
@@ -224,8 +223,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       maxRequestBodySize: false,
       plugins: [
         ...securityPlugins(),
+        useEntityLimits({ maxRepresentations: config.maxEntityRepresentations, maxCost: MAX_OPERATION_COST }),
+        useStatusOnlyWithoutData(),
         useBodyLimit(config.maxUploadRequestBytes),
         useTracing((context) => (context as RequestContext).requestId),
+        useMetricsToken(config.metricsToken),
         usePrometheus({
           registry: metrics.registry,
           endpoint: '/metrics',
@@ -247,22 +249,32 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
             graphql_envelop_schema_change: false,
           },
         }),
-        useReadinessCheck({
-          endpoint: '/ready',
-          // Ready when the database and the job queue answer, the upstream circuit is not open and
-          // Redis (when configured) is connected.
-          check: async () => {
-            await db.$queryRaw`SELECT 1`;
-            await queue.depth();
-            const upstream = segmind.circuit.state;
-            const redisState = redis && (redis.available() ? 'ok' : 'unavailable');
-            if (upstream === 'open' || redisState === 'unavailable') {
-              const body = { database: 'ok', queue: 'ok', upstream, ...(redisState && { redis: redisState }) };
-              return new Response(JSON.stringify(body), { status: 503, headers: { 'content-type': 'application/json' } });
-            }
-            return true;
-          },
-        }),
+        // Ready when the database and the job queue answer, the upstream circuit is not open and
+        // Redis (when configured) is connected.
+        useReadiness(
+          [
+            { name: 'database', check: () => db.$queryRaw`SELECT 1` },
+            { name: 'queue', check: () => queue.depth() },
+            {
+              name: 'upstream',
+              check: async () => {
+                if (segmind.circuit.state === 'open') throw new NotReady('open');
+                return segmind.circuit.state;
+              },
+            },
+            ...(redis
+              ? [
+                  {
+                    name: 'redis',
+                    check: async () => {
+                      if (!redis.available()) throw new NotReady('unavailable');
+                    },
+                  },
+                ]
+              : []),
+          ],
+          logger,
+        ),
       ],
     });
 
@@ -274,10 +286,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         return (await db.video.findUnique({ where: { id }, select })) ?? (await db.sourceUpload.findUnique({ where: { id }, select }));
       },
     });
-    const server = createServer((req, res) => {
+    const server = createServer(serverTimeouts(config.http), (req, res) => {
       trackRequest(req, res, logger);
       if (req.url?.startsWith('/videos/')) void serveVideo(req, res);
-      else if (!bodyLimitExceeded(req, res, isMultipart(req) ? config.maxUploadRequestBytes : config.maxRequestBytes)) void yoga.handle(req, res);
+      else if (!bodyLimitExceeded(req, res, isMultipart(req) ? config.maxUploadRequestBytes : config.maxRequestBytes)) {
+        if (!isMultipart(req)) limitBodyTime(req, res, config.http.requestTimeoutMs);
+        void yoga.handle(req, res);
+      }
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -72,6 +72,17 @@ const EnvSchema = z.object({
   MAX_REQUEST_BYTES: positiveInt.default(1024 * 1024),
   /** Largest multipart (upload) request read. Files between 50 MB and this get a typed error naming the limit; larger bodies are refused unread (413). */
   MAX_UPLOAD_REQUEST_BYTES: positiveInt.default(64 * 1024 * 1024),
+  /** Federation: representations one `_entities` request may ask for (a gateway sends one per entity it needs). */
+  MAX_ENTITY_REPRESENTATIONS: positiveInt.default(100),
+  /** HTTP: time to receive a request's headers, and its whole body (uploads get HTTP_UPLOAD_TIMEOUT_MS). */
+  HTTP_HEADERS_TIMEOUT_MS: positiveInt.default(15_000),
+  HTTP_REQUEST_TIMEOUT_MS: positiveInt.default(60_000),
+  /** Time to receive a whole multipart upload (MAX_UPLOAD_REQUEST_BYTES): 64 MiB in 10 min is about 110 KB/s. */
+  HTTP_UPLOAD_TIMEOUT_MS: positiveInt.default(10 * 60_000),
+  /** How long an idle keep-alive connection stays open; above a load balancer's idle timeout when behind one. */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt.default(5_000),
+  /** When set, /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. Unset: /metrics is open. */
+  METRICS_TOKEN: optional(z.string().min(16)),
   /** Webhooks: tries per delivery, the first retry's delay (doubling after, capped at an hour), and each POST's timeout. */
   WEBHOOK_MAX_ATTEMPTS: positiveInt.default(8),
   WEBHOOK_RETRY_DELAY_SECONDS: positiveInt.default(10),
@@ -133,6 +144,10 @@ export interface Config {
   shutdownGraceMs: number;
   maxRequestBytes: number;
   maxUploadRequestBytes: number;
+  maxEntityRepresentations: number;
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; uploadTimeoutMs: number; keepAliveTimeoutMs: number };
+  /** Null: /metrics needs no credentials. */
+  metricsToken: string | null;
   webhooks: { maxAttempts: number; retryDelaySeconds: number; timeoutMs: number };
   keyLimits: { perMinute: number; concurrent: number; dailyBudgetUsd: number | null };
   maxSubscriptionsPerKey: number;
@@ -179,6 +194,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     maxRequestBytes: e.MAX_REQUEST_BYTES,
     maxUploadRequestBytes: e.MAX_UPLOAD_REQUEST_BYTES,
+    maxEntityRepresentations: e.MAX_ENTITY_REPRESENTATIONS,
+    http: {
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      uploadTimeoutMs: Math.max(e.HTTP_UPLOAD_TIMEOUT_MS, e.HTTP_REQUEST_TIMEOUT_MS),
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    },
+    metricsToken: e.METRICS_TOKEN ?? null,
     webhooks: { maxAttempts: e.WEBHOOK_MAX_ATTEMPTS, retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
     keyLimits: { perMinute: e.RATE_LIMIT_PER_MINUTE, concurrent: e.MAX_CONCURRENT_PER_KEY, dailyBudgetUsd: e.DAILY_BUDGET_USD ?? null },
     maxSubscriptionsPerKey: e.MAX_SUBSCRIPTIONS_PER_KEY,

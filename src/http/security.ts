@@ -4,6 +4,9 @@ import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OneExtendVideoPerOperation } from '../schema/operation-rules.js';
 
+/** The most an operation may cost (armor's measure: fields, weighted by depth). */
+export const MAX_OPERATION_COST = 5000;
+
 /** Limits on the shape of operations; generous for real clients, fatal for abusive ones. */
 export function securityPlugins(): Plugin[] {
   return [
@@ -12,7 +15,7 @@ export function securityPlugins(): Plugin[] {
       maxAliases: { n: 15 },
       maxTokens: { n: 2000 },
       maxDirectives: { n: 20 },
-      costLimit: { maxCost: 5000, ignoreIntrospection: true },
+      costLimit: { maxCost: MAX_OPERATION_COST, ignoreIntrospection: true },
       blockFieldSuggestion: { enabled: true },
     }) as Plugin,
     // Browsers send "simple" cross-site requests without custom headers; every real client of

@@ -33,7 +33,8 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',
-    nodeQueryOptions: { authScopes: { apiKey: true } },
+    // node(id:) is defined with the Generation type (schema/generation.ts).
+    nodeQueryOptions: false,
     nodesQueryOptions: false,
   },
   errors: { defaultTypes: [] },
@@ -42,6 +43,10 @@ export const builder = new SchemaBuilder<{
     dmmf: getDatamodel(),
     exposeDescriptions: true,
     filterConnectionTotalCount: true,
+    // Pages (generations, extensions) hold at most this many, whatever `first`/`last` asks for;
+    // Pothos' own defaults, stated so that they are not changed unawares.
+    maxConnectionSize: 100,
+    defaultConnectionSize: 20,
     onUnusedQuery: process.env.NODE_ENV === 'production' ? null : 'warn',
   },
 });

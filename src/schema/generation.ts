@@ -1,4 +1,4 @@
-import { decodeGlobalID } from '@pothos/plugin-relay';
+import { decodeGlobalID, resolveNodes } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
 import { NotCancelableError, NotFoundError } from '../errors.js';
 import type { Context } from '../context.js';
@@ -72,8 +72,9 @@ export function rowAnswering<Row extends object>(query: { select?: Record<string
 export const Generation = builder.prismaNode('Generation', {
   id: { field: 'id' },
   description: 'One extendVideo request and what became of it.',
-  // node(id:) only finds the caller's own generations.
+  // node(id:) only finds the caller's own generations; another key's is null, not an error.
   findUnique: (id, ctx) => ({ id, apiKeyId: ctx.apiKey?.id ?? '' }),
+  nullable: true,
   // Select mode: a page of generations reads only the columns its query asks for; mapping
   // whole rows was most of the cost of a large page.
   select: { id: true },
@@ -122,13 +123,36 @@ export const Generation = builder.prismaNode('Generation', {
 // it resolves only the caller's own generations; the gateway forwards x-api-key.
 builder.asEntity(Generation, {
   key: builder.selection<{ id: string }>('id'),
+  // A representation without a string id names no generation: null, like an unknown id.
   resolveReference: (reference, ctx) =>
-    ctx.apiKey ? ctx.db.generation.findUnique({ where: { id: generationIdFrom(reference.id), apiKeyId: ctx.apiKey.id } }) : null,
+    ctx.apiKey && typeof reference.id === 'string'
+      ? ctx.db.generation.findUnique({ where: { id: generationIdFrom(reference.id), apiKeyId: ctx.apiKey.id } })
+      : null,
 });
 
 builder.queryType({});
 
 builder.queryFields((t) => ({
+  // Relay's node(id:), with the id read here rather than parsed by the plugin: an id that names
+  // nothing of the caller's (another key's, made up, not a global ID at all) is null, as it is
+  // for generation(id:), instead of an error.
+  node: t.field({
+    type: builder.nodeInterfaceRef(),
+    nullable: true,
+    authScopes: { apiKey: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx, info) => {
+      let decoded: { typename: string; id: string };
+      try {
+        decoded = decodeGlobalID(String(args.id));
+      } catch {
+        return null;
+      }
+      if (decoded.typename !== 'Generation') return null;
+      const [node] = await resolveNodes(builder, ctx, info, [decoded]);
+      return node ?? null;
+    },
+  }),
   generation: t.prismaField({
     type: 'Generation',
     nullable: true,

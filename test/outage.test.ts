@@ -1,0 +1,114 @@
+// A database outage seen from the edge: a real server process on a PostgreSQL of the test's own,
+// whose postmaster is killed with SIGKILL and started again.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../src/auth/api-keys.js';
+import { createDb } from '../src/db/client.js';
+import { killAllChildServers, startChildServer, type ChildServer } from './helpers/child-server.js';
+import { startKillablePostgres, type KillablePostgres } from './helpers/killable-postgres.js';
+
+let postgres: KillablePostgres;
+let server: ChildServer;
+let dataDir: string;
+/** Used before the outage (so the server remembers it), and never used before it. */
+let knownKey: string;
+let freshKey: string;
+
+beforeAll(async () => {
+  postgres = await startKillablePostgres();
+  dataDir = await mkdtemp(join(tmpdir(), 'extendql-outage-'));
+  server = await startChildServer({
+    DATABASE_URL: postgres.url,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    NODE_ENV: 'test',
+    SIMULATOR_QUEUE_MS: '50',
+    SIMULATOR_PROCESSING_MS: '100',
+  });
+  const db = createDb(postgres.url, { max: 1 });
+  try {
+    knownKey = (await createApiKey(db, 'known')).key;
+    freshKey = (await createApiKey(db, 'fresh')).key;
+  } finally {
+    await db.$disconnect();
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await killAllChildServers();
+  await postgres?.close();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+const QUERY = '{ generations(first: 1) { totalCount } }';
+const EXTEND = 'mutation { extendVideo(input: { videoUrl: "https://videos.example/a.mp4", prompt: "during an outage" }) { __typename } }';
+
+async function graphql(query: string, key: string) {
+  const response = await fetch(server.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ query }) });
+  const text = await response.text();
+  return { status: response.status, retryAfter: response.headers.get('retry-after'), text, body: JSON.parse(text) as { data?: unknown; errors?: { extensions?: { code?: string } }[] } };
+}
+
+async function ready() {
+  const response = await fetch(`${server.url}/ready`);
+  return { status: response.status, text: await response.text() };
+}
+
+/** Nothing that tells a stranger where the database is or what talks to it. */
+function expectNoInternals(text: string) {
+  expect(text).not.toContain(String(postgres.port));
+  expect(text).not.toMatch(/127\.0\.0\.1|localhost|prisma|ECONNREFUSED|postgres|invocation|\bat .*\.[tj]s:\d+/i);
+}
+
+describe('PostgreSQL goes away and comes back', () => {
+  it('answers 503 + Retry-After + SERVICE_UNAVAILABLE and a /ready naming the database, stays up, and recovers', async () => {
+    expect((await graphql(QUERY, knownKey)).body).toEqual({ data: { generations: { totalCount: 0 } } });
+    expect(await ready()).toEqual({ status: 200, text: JSON.stringify({ database: 'ok', queue: 'ok', upstream: 'closed' }) });
+
+    await postgres.kill();
+
+    // A remembered key reaches the resolver, a fresh one fails while it is looked up; a mutation too.
+    for (const [query, key] of [
+      [QUERY, knownKey],
+      [QUERY, freshKey],
+      [EXTEND, knownKey],
+    ] as const) {
+      const reply = await graphql(query, key);
+      expect(reply.status, reply.text).toBe(503);
+      expect(reply.retryAfter).toMatch(/^\d+$/);
+      expect(reply.body.errors?.map((error) => error.extensions?.code)).toEqual(['SERVICE_UNAVAILABLE']);
+      expectNoInternals(reply.text);
+    }
+
+    const down = await ready();
+    expect(down.status).toBe(503);
+    expect(JSON.parse(down.text)).toEqual({ database: 'unavailable', queue: 'unavailable', upstream: 'closed' });
+    expectNoInternals(down.text);
+
+    // The detail went to the log, as a warning without a stack.
+    await expect.poll(() => server.logs().some((line) => line.msg === 'readiness check failed' && line.dependency === 'database')).toBe(true);
+    const lines = server.logs();
+    expect(lines.some((line) => line.msg === 'request failed: the database or job queue is unavailable')).toBe(true);
+    // (yoga's error log puts a stack in the message; the job engine's own complaints are not requests.)
+    expect(lines.filter((line) => /\n\s+at /.test(String(line.msg)))).toEqual([]);
+
+    await sleep(1000);
+    expect(server.output()).not.toMatch(/JavaScript heap|Unhandled|uncaught/i);
+    expect(await Promise.race([server.exited.then(() => 'exited'), sleep(10).then(() => 'running')])).toBe('running');
+
+    await postgres.restart();
+    for (let attempt = 0; (await ready()).status !== 200; attempt++) {
+      expect(attempt, 'still not ready 30 s after PostgreSQL came back').toBeLessThan(300);
+      await sleep(100);
+    }
+    expect(await ready()).toEqual({ status: 200, text: JSON.stringify({ database: 'ok', queue: 'ok', upstream: 'closed' }) });
+    expect((await graphql(QUERY, freshKey)).body).toEqual({ data: { generations: { totalCount: 0 } } });
+    expect((await graphql(EXTEND, knownKey)).body).toEqual({ data: { extendVideo: { __typename: 'ExtendVideoSuccess' } } });
+  });
+});

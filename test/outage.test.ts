@@ -95,8 +95,11 @@ describe('PostgreSQL goes away and comes back', () => {
     await expect.poll(() => server.logs().some((line) => line.msg === 'readiness check failed' && line.dependency === 'database')).toBe(true);
     const lines = server.logs();
     expect(lines.some((line) => line.msg === 'request failed: the database or job queue is unavailable')).toBe(true);
-    // (yoga's error log puts a stack in the message; the job engine's own complaints are not requests.)
+    // (yoga's error log puts a stack in the message.)
     expect(lines.filter((line) => /\n\s+at /.test(String(line.msg)))).toEqual([]);
+    // The job engine's polls fail too while the database is away: warnings without a stack, not errors.
+    await expect.poll(() => server.logs().some((line) => line.msg === 'job engine cannot reach the database; retrying')).toBe(true);
+    expect(server.logs().filter((line) => line.msg === 'job engine error')).toEqual([]);
 
     await sleep(1000);
     expect(server.output()).not.toMatch(/JavaScript heap|Unhandled|uncaught/i);

@@ -14,7 +14,10 @@ export interface Database {
 }
 
 export function openDb(databaseUrl: string, options: { max?: number } = {}): Database {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: options.max ?? 20 });
+  // A checkout waits at most connectionTimeoutMillis, for a free connection or a new one: a database
+  // behind a dead link then fails requests in seconds (a retryable 503) instead of the operating
+  // system's TCP timeout.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: options.max ?? 20, connectionTimeoutMillis: 10_000 });
   // An idle connection that breaks (say, PostgreSQL restarts) is dropped by the pool and replaced
   // at the next checkout; unheard, its 'error' event would crash the process.
   pool.on('error', () => {});

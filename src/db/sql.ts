@@ -49,8 +49,6 @@ export function prepared(client: pg.ClientBase, text: string, values?: unknown[]
 }
 
 export interface TransactionOptions {
-  /** How long to wait for a free connection before giving up. */
-  maxWaitMs: number;
   /** How long any one statement of the transaction may run, or wait for a lock. */
   statementTimeoutMs: number;
   /** Taken first (pg_advisory_xact_lock on its hash) and held until the transaction ends. */
@@ -63,7 +61,8 @@ export interface TransactionOptions {
  * back to the pool (destroyed if it cannot roll back).
  */
 export async function inLockedTransaction<T>(pool: pg.Pool, options: TransactionOptions, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await checkout(pool, options.maxWaitMs);
+  // Waiting for a free connection is bounded by the pool's connectionTimeoutMillis (src/db/client.ts).
+  const client = await pool.connect();
   let broken: Error | undefined;
   try {
     // One round trip for all three: a simple query may hold several statements (but no
@@ -80,24 +79,6 @@ export async function inLockedTransaction<T>(pool: pg.Pool, options: Transaction
     throw error;
   } finally {
     client.release(broken);
-  }
-}
-
-/** A connection from the pool, or an error once `maxWaitMs` have passed without one. */
-async function checkout(pool: pg.Pool, maxWaitMs: number): Promise<pg.PoolClient> {
-  const pending = pool.connect();
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no database connection became free within ${maxWaitMs} ms`)), maxWaitMs);
-  });
-  try {
-    return await Promise.race([pending, timedOut]);
-  } catch (error) {
-    // A connection that arrives after we gave up goes straight back.
-    void pending.then((client) => client.release(), () => {});
-    throw error;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

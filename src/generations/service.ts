@@ -149,7 +149,7 @@ export class GenerationService {
       // not on pool connections; across processes, the advisory lock on the key makes the limit
       // checks and the insert atomic per key. Plain pg, not a Prisma interactive transaction: each
       // statement there cost several milliseconds of client CPU, and this runs for every request.
-      const transaction = { maxWaitMs: 10_000, statementTimeoutMs: 15_000, lockKey: apiKeyId };
+      const transaction = { statementTimeoutMs: 15_000, lockKey: apiKeyId };
       const generation = await this.keyTurns.run(apiKeyId, () =>
         inLockedTransaction(this.deps.pool, transaction, async (client) => {
           await enforceKeyLimits(client, apiKeyId, cost, this.deps.limits);

@@ -1,4 +1,5 @@
 import { PgBoss, type Db as BossDb } from 'pg-boss';
+import { isUnavailableError } from '../db/unavailable.js';
 import type { Logger } from '../logger.js';
 
 /** One queue: each job advances one generation by one step (submit, poll, or copy). */
@@ -48,7 +49,12 @@ export class JobQueue {
       // New jobs wake idle workers at once (LISTEN/NOTIFY) instead of at their next poll.
       useListenNotify: true,
     });
-    boss.on('error', (error) => logger.error({ err: error }, 'job engine error'));
+    // While PostgreSQL is away, every poll of the engine fails the same way: a warning without a stack
+    // says so (it recovers by itself once the database is back); anything else is a real error.
+    boss.on('error', (error) => {
+      if (isUnavailableError(error)) logger.warn({ err: error.message }, 'job engine cannot reach the database; retrying');
+      else logger.error({ err: error }, 'job engine error');
+    });
     await boss.start();
     await boss.createQueue(GENERATION_QUEUE, {
       // At most one waiting and one running step per generation (singletonKey = generation id):

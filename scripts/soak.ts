@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createDb, type Db } from '../src/db/client.js';
 import { startKillablePostgres, type KillablePostgres } from './lib/killable-postgres.js';
-import { startOwnRedis, type OwnRedis } from './lib/redis-server.js';
+import { startRedis, type RedisServer } from '../test/helpers/redis.js';
 import { scratchPostgres } from './lib/scratch-postgres.js';
 import { mountSmallDisk, runChaos } from './soak/chaos.js';
 import { follow, type Follower } from './soak/follow.js';
@@ -62,7 +62,7 @@ interface Infrastructure {
   work: string;
   databaseUrl: string;
   postgres: KillablePostgres | null;
-  redis: OwnRedis | null;
+  redis: RedisServer | null;
   storageDir: string | null;
   close(): Promise<void>;
 }
@@ -75,7 +75,7 @@ async function startInfrastructure(): Promise<Infrastructure> {
   const work = await mkdtemp(join(tmpdir(), 'extendql-chaos-'));
   await chmod(work, 0o755);
   const postgres = await startKillablePostgres(join(work, 'postgres'));
-  const redis = await startOwnRedis();
+  const redis = await startRedis();
   const storageDir = join(work, 'videos');
   const disk = await mountSmallDisk(storageDir, '1g');
   return {
@@ -85,7 +85,7 @@ async function startInfrastructure(): Promise<Infrastructure> {
     redis,
     storageDir: disk ? storageDir : null,
     async close() {
-      await redis.stop();
+      await redis.kill();
       await postgres.stop();
       await disk?.unmount();
       await rm(work, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KillablePostgres } from '../lib/killable-postgres.js';
-import type { OwnRedis } from '../lib/redis-server.js';
+import type { RedisServer } from '../../test/helpers/redis.js';
 
 /** A tmpfs of its own for the videos, so that the run can fill it. Root only. */
 export async function mountSmallDisk(dir: string, size: string): Promise<{ unmount(): Promise<void> } | null> {
@@ -34,7 +34,7 @@ async function fillDisk(dir: string): Promise<{ bytes: number; release(): Promis
 
 export interface ChaosParts {
   postgres: KillablePostgres;
-  redis: OwnRedis;
+  redis: RedisServer;
   /** The videos' filesystem, when the run could mount one. */
   storageDir: string | null;
 }
@@ -52,7 +52,7 @@ function steps(parts: ChaosParts, burst: () => Promise<void>): ChaosStep[] {
   const list: ChaosStep[] = [
     { atS: 2, what: 'a burst of hostile requests from a second API key', run: burst },
     { atS: 8, what: 'PostgreSQL killed with SIGKILL, started again 5 s later', run: async () => (await parts.postgres.kill(), await pause(5), await parts.postgres.start()) },
-    { atS: 30, what: 'Redis killed with SIGKILL, started again 5 s later', run: async () => (await parts.redis.kill(), await pause(5), await parts.redis.start()) },
+    { atS: 30, what: 'Redis killed with SIGKILL, started again 5 s later', run: async () => (await parts.redis.kill(), await pause(5), await parts.redis.restart()) },
     { atS: 70, what: 'PostgreSQL killed with SIGKILL, started again 10 s later', run: async () => (await parts.postgres.kill(), await pause(10), await parts.postgres.start()) },
   ];
   const storage = parts.storageDir;

@@ -13,6 +13,7 @@ import { openDb, type Db } from './db/client.js';
 import { openDatabase } from './db/connect.js';
 import { GenerationService } from './generations/service.js';
 import { GenerationWorker } from './generations/worker.js';
+import { sourceReachProblem, submitSourceUrls, type SourceReachProblem } from './generations/source-links.js';
 import { graphiqlOptions, renderGraphiQLPage } from './graphiql.js';
 import { useEntityLimits } from './http/entities.js';
 import { NotReady, useReadiness } from './http/readiness.js';
@@ -133,6 +134,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
     // The public origin is known only once the port is bound (PORT=0 picks one).
     let publicBaseUrl = config.publicBaseUrl ?? '';
+    let sourceProblem: SourceReachProblem | null = null;
     const videoUrl = (videoId: string) => `${publicBaseUrl}/videos/${videoId}.mp4`;
     const uploadUrl = (uploadId: string, extension: 'mp4' | 'mov') => `${publicBaseUrl}/videos/${uploadId}.${extension}`;
 
@@ -157,6 +159,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       availableCredits: () => credits.available(),
       reserveCredits: (usd) => credits.reserve(usd),
       limits: config.keyLimits,
+      sourceUnreachable: () => sourceProblem?.message ?? null,
     });
 
     if (options.worker ?? true) {
@@ -172,6 +175,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         maxRetries: config.upstreamMaxRetries,
         onRetry: (code) => metrics.retries.inc({ code }),
         webhooks,
+        sourceUrl: submitSourceUrls({ db, storage, deadlineMs: config.generationDeadlineMs, logger }),
       });
       await queue.work(config.workerConcurrency, (job) => worker.step(job.generationId));
       await queue.workWebhooks(4, (job) => webhooks.deliver(job.generationId));
@@ -311,6 +315,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const localHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
     const url = `http://${localHost}:${port}`;
     publicBaseUrl ||= url;
+    sourceProblem = sourceReachProblem(config, segmindUrl, publicBaseUrl);
+    if (sourceProblem) logger.warn({ publicBaseUrl, segmind: new URL(segmindUrl).origin }, sourceProblem.detail);
 
     cleanups.push(async () => yoga.dispose());
 

@@ -31,6 +31,11 @@ export interface GenerationServiceDeps {
   /** Records a spend decided locally, so that a burst of requests can't overdraw the balance. */
   reserveCredits(usd: number): void;
   limits: KeyLimits;
+  /**
+   * Why Segmind could not fetch a chained or uploaded source from us (see source-links.ts), or
+   * null when it can. Asked per request: the answer is known only once the server listens.
+   */
+  sourceUnreachable?(): string | null;
   /** Told when a generation ends, for its webhook. */
   webhooks?: { generationEnded(generation: Pick<Generation, 'id' | 'callbackUrl'>): Promise<void> };
 }
@@ -97,6 +102,9 @@ export class GenerationService {
    */
   async extend(apiKeyId: string, input: unknown): Promise<Generation> {
     const params = parseExtendVideoInput(input);
+    // Refused before the upload is read or anything is recorded: the generation would fail upstream.
+    const unreachable = params.videoUrl ? null : this.deps.sourceUnreachable?.();
+    if (unreachable) throw new InvalidInputError([{ path: ['input', params.video ? 'video' : 'sourceGenerationId'], message: unreachable }]);
     const upload = params.video ? await receiveUpload(params.video, this.deps.storage) : null;
     try {
       return await this.record(apiKeyId, params, upload);

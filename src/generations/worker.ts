@@ -23,6 +23,8 @@ export interface WorkerDeps {
   maxRetries?: number;
   /** Told of every retry, for metrics. */
   onRetry?(code: string): void;
+  /** The `video_url` to submit, when it is not the recorded sourceVideoUrl (S3: a presigned URL; see source-links.ts). */
+  sourceUrl?(generation: Generation): Promise<string>;
   /** Told when a generation ends, for its webhook. */
   webhooks?: { generationEnded(generation: Pick<Generation, 'id' | 'callbackUrl'>): Promise<void> };
 }
@@ -96,6 +98,8 @@ export class GenerationWorker {
       });
       return done;
     }
+    // Made before the claim: if it fails, nothing is claimed and the step is simply tried again.
+    const videoUrl = this.deps.sourceUrl ? await this.deps.sourceUrl(generation) : generation.sourceVideoUrl;
     // Claim the submission. Only one step anywhere can win this update.
     const claimed = await this.deps.db.generation.updateMany({
       where: { id: generation.id, status: { in: ['QUEUED', 'RUNNING'] }, submitStartedAt: null, upstreamRequestId: null },
@@ -107,7 +111,7 @@ export class GenerationWorker {
     let requestId: string;
     let status: string;
     try {
-      ({ requestId, status } = await this.deps.segmind.submit(toSegmindRequest(generation, generation.sourceVideoUrl)));
+      ({ requestId, status } = await this.deps.segmind.submit(toSegmindRequest(generation, videoUrl)));
     } catch (error) {
       if (error instanceof UpstreamError && error.options.certainlyNotReceived) {
         // Not received (or answered with a status that the contract says is not billed): release the claim.

@@ -11,7 +11,7 @@ const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
     sourceGenerationId: t.id({ description: 'Extend the video of one of your earlier SUCCEEDED generations (chaining)' }),
     video: t.field({
       type: 'Upload',
-      description: 'The video itself, as a multipart upload: MP4 or MOV, at most 50 MB, 30 s and 1920 px. Stored and served to Segmind from our public URL.',
+      description: 'The video itself, as a multipart upload: MP4 or MOV, at most 50 MB, 30 s and 1920 px. Stored, and fetched by Segmind from our public URL (or from S3 storage through a signed link).',
     }),
     prompt: t.string({ required: true, description: 'What happens next. Not blank; at most 2048 characters.' }),
     negativePrompt: t.string({ description: "What to avoid; at most 2048 characters. Segmind's default applies when omitted." }),

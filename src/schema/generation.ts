@@ -88,7 +88,10 @@ export const Generation = builder.prismaNode('Generation', {
     seed: t.exposeInt('seed', { nullable: true }),
     style: t.expose('style', { type: VideoStyle, nullable: true }),
     idempotencyKey: t.exposeString('idempotencyKey', { nullable: true }),
-    sourceVideoUrl: t.exposeString('sourceVideoUrl', { description: 'The URL Segmind was given to extend' }),
+    sourceVideoUrl: t.exposeString('sourceVideoUrl', {
+      description:
+        'The video extended: your videoUrl, or our URL of the chained or uploaded video. With S3 storage, Segmind is given a short-lived signed link to the same object instead, which is not shown.',
+    }),
     source: t.relation('source', { nullable: true, description: 'The generation this one extends, when chained' }),
     extensions: t.relatedConnection('extensions', {
       cursor: 'id',

@@ -2,6 +2,7 @@ import { mkdir, open, unlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { assertValidKey, type ByteRange, type StoredObject, type VideoStorage } from './storage.js';
 
 export interface S3StorageOptions {
@@ -112,6 +113,14 @@ export class S3VideoStorage implements VideoStorage {
   async delete(key: string): Promise<void> {
     // S3 answers 204 for absent keys too, so this is idempotent.
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+  }
+
+  /** SigV4 query-string signing: valid 1 s to 7 days (604800 s), the range S3 accepts. */
+  async presignedGetUrl(key: string, expiresInSeconds: number): Promise<string> {
+    if (!(Number.isInteger(expiresInSeconds) && expiresInSeconds >= 1 && expiresInSeconds <= 604_800)) {
+      throw new RangeError(`a presigned URL lasts 1 to 604800 seconds, not ${expiresInSeconds}`);
+    }
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), { expiresIn: expiresInSeconds });
   }
 
   async tempDir(): Promise<string> {

@@ -25,6 +25,11 @@ export interface VideoStorage {
   delete(key: string): Promise<void>;
   /** A directory on local disk for temporary downloads. */
   tempDir(): Promise<string>;
+  /**
+   * A URL that lets anyone holding it GET the object until it expires, without other credentials.
+   * Only storage with such URLs (S3) has it; local files are served by this server instead.
+   */
+  presignedGetUrl?(key: string, expiresInSeconds: number): Promise<string>;
 }
 
 const KEY_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;

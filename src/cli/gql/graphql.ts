@@ -29,7 +29,7 @@ export type ExtendVideoInput = {
   /** Extend the video of one of your earlier SUCCEEDED generations (chaining) */
   sourceGenerationId?: string | number | null | undefined;
   style?: VideoStyle | null | undefined;
-  /** The video itself, as a multipart upload: MP4 or MOV, at most 50 MB, 30 s and 1920 px. Stored and served to Segmind from our public URL. */
+  /** The video itself, as a multipart upload: MP4 or MOV, at most 50 MB, 30 s and 1920 px. Stored, and fetched by Segmind from our public URL (or from S3 storage through a signed link). */
   video?: Blob | null | undefined;
   /** Absolute http(s) URL of an MP4 or MOV (at most 2048 characters, 50 MB, 30 s, 1920 px) */
   videoUrl?: string | null | undefined;

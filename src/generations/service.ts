@@ -7,11 +7,12 @@ import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, 
 import type { Generation } from '../generated/prisma/client.js';
 import type { JobQueue, SqlExecutor } from '../jobs/queue.js';
 import type { GenerationEvents } from './events.js';
+import { deleteGeneration } from './cleanup.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { enforceKeyLimits, type KeyLimits } from './limits.js';
+import { enforceKeyLimits, keyUsageToday, type KeyLimits, type KeyUsage } from './limits.js';
 import { rm } from 'node:fs/promises';
 import type { VideoStorage } from '../storage/storage.js';
-import { estimatedCostUsd, parseExtendVideoInput, type ExtendVideoParams } from './rules.js';
+import { DEFAULT_QUALITY, estimatedCostUsd, isSourceIdToLookUp, parseExtendVideoInput, type ExtendVideoParams } from './rules.js';
 import { receiveUpload, type ReceivedUpload } from './uploads.js';
 
 export interface GenerationServiceDeps {
@@ -34,6 +35,9 @@ export interface GenerationServiceDeps {
   /** Told when a generation ends, for its webhook. */
   webhooks?: { generationEnded(generation: Pick<Generation, 'id' | 'callbackUrl'>): Promise<void> };
 }
+
+/** A chained input's source, as looked up once per request. */
+type SourceGeneration = Generation & { video: { id: string } | null };
 
 export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELED'] as const;
 
@@ -64,7 +68,7 @@ const GENERATION_FIELDS: Record<keyof Generation, true> = {
   seed: true, style: true, sourceVideoUrl: true, sourceId: true, sourceUploadId: true, callbackUrl: true, webhookScheduledAt: true,
   idempotencyKey: true, paramsHash: true, plannedVideoId: true, submitStartedAt: true, upstreamRequestId: true, upstreamStatus: true,
   pollCount: true, retryCount: true, errorCode: true, errorMessage: true, errorUpstreamStatus: true, cost: true, createdAt: true,
-  updatedAt: true, startedAt: true, completedAt: true,
+  updatedAt: true, startedAt: true, completedAt: true, videoExpiredAt: true,
 };
 
 const INSERT_GENERATION = {
@@ -96,17 +100,58 @@ export class GenerationService {
    * transaction, and returns at once. Nothing is spent upstream here.
    */
   async extend(apiKeyId: string, input: unknown): Promise<Generation> {
-    const params = parseExtendVideoInput(input);
+    const { params, source } = await this.resolveInput(apiKeyId, input);
     const upload = params.video ? await receiveUpload(params.video, this.deps.storage) : null;
     try {
-      return await this.record(apiKeyId, params, upload);
+      return await this.record(apiKeyId, params, source, upload);
     } finally {
       // Consumed by the store when it was used; a replay or a refusal leaves it behind.
       if (upload) await rm(upload.tempPath, { force: true });
     }
   }
 
-  private async record(apiKeyId: string, params: ExtendVideoParams, upload: ReceivedUpload | null): Promise<Generation> {
+  /**
+   * What extend would charge against the key's daily budget for this input, in USD, with the
+   * same rules and defaults; records nothing and asks Segmind nothing.
+   */
+  async estimate(apiKeyId: string, input: unknown): Promise<{ usd: number; params: ExtendVideoParams }> {
+    const { params, source } = await this.resolveInput(apiKeyId, input);
+    if (source) this.videoToExtend(source);
+    return { usd: estimatedCostUsd(params), params };
+  }
+
+  /** The limits every key gets. */
+  get limits(): KeyLimits {
+    return this.deps.limits;
+  }
+
+  /** What a key used since the start of the UTC day, as its daily budget counts it. */
+  async usageToday(apiKeyId: string): Promise<KeyUsage> {
+    return keyUsageToday(this.deps.pool, apiKeyId);
+  }
+
+  /**
+   * Validates an input after filling in its defaults. A chained input's source is looked up here,
+   * once: an omitted quality is the source's, so a chain keeps its resolution.
+   */
+  private async resolveInput(apiKeyId: string, input: unknown): Promise<{ params: ExtendVideoParams; source: SourceGeneration | null }> {
+    const given = (input ?? {}) as Record<string, unknown>;
+    const source = isSourceIdToLookUp(given.sourceGenerationId)
+      ? await this.deps.db.generation.findUnique({ where: { id: given.sourceGenerationId, apiKeyId }, include: { video: { select: { id: true } } } })
+      : null;
+    const params = parseExtendVideoInput({ ...given, quality: given.quality ?? source?.quality ?? DEFAULT_QUALITY });
+    if (params.sourceGenerationId && !source) throw new NotFoundError('Generation', params.sourceGenerationId);
+    return { params, source };
+  }
+
+  /** The public URL of a source generation's video, or why it cannot be extended. */
+  private videoToExtend(source: SourceGeneration): string {
+    if (source.status === 'SUCCEEDED' && source.video) return this.deps.videoUrl(source.video.id);
+    const why = source.videoExpiredAt ? 'its video was removed after VIDEO_RETENTION_DAYS' : `it is ${source.status}`;
+    throw new InvalidInputError([{ path: ['input', 'sourceGenerationId'], message: `the source generation has no video to extend (${why})` }]);
+  }
+
+  private async record(apiKeyId: string, params: ExtendVideoParams, source: SourceGeneration | null, upload: ReceivedUpload | null): Promise<Generation> {
     const hash = paramsHash(params, upload?.sha256 ?? null);
 
     if (params.idempotencyKey) {
@@ -114,20 +159,7 @@ export class GenerationService {
       if (replay) return replay;
     }
 
-    let sourceVideoUrl = params.videoUrl ?? '';
-    if (params.sourceGenerationId) {
-      const source = await this.deps.db.generation.findUnique({
-        where: { id: params.sourceGenerationId, apiKeyId },
-        include: { video: true },
-      });
-      if (!source) throw new NotFoundError('Generation', params.sourceGenerationId);
-      if (source.status !== 'SUCCEEDED' || !source.video) {
-        throw new InvalidInputError([
-          { path: ['input', 'sourceGenerationId'], message: `the source generation has no video to extend (it is ${source.status})` },
-        ]);
-      }
-      sourceVideoUrl = this.deps.videoUrl(source.video.id);
-    }
+    let sourceVideoUrl = source ? this.videoToExtend(source) : (params.videoUrl ?? '');
 
     const cost = estimatedCostUsd(params);
     const available = await this.deps.availableCredits();
@@ -219,6 +251,11 @@ export class GenerationService {
       await this.deps.webhooks?.generationEnded(generation);
     } else if (generation.status !== 'CANCELED') throw new NotCancelableError(id, generation.status);
     return generation;
+  }
+
+  /** Deletes a finished generation, its stored video and its unused upload; see deleteGeneration. */
+  async delete(apiKeyId: string, id: string): Promise<void> {
+    await deleteGeneration(this.deps, apiKeyId, id);
   }
 
   private async replay(apiKeyId: string, idempotencyKey: string, hash: string): Promise<Generation | null> {

@@ -1,7 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeGlobalID } from '@pothos/plugin-relay';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeExpiredVideos } from '../src/generations/cleanup.js';
+import { LocalVideoStorage } from '../src/storage/storage.js';
 import {
   DeleteGenerationDocument,
   EstimateCostDocument,
@@ -226,5 +229,63 @@ describe('VIDEO_RETENTION_DAYS', () => {
     } finally {
       await kept.close();
     }
+  });
+});
+
+describe('retention and chains', () => {
+  it('keeps an expired source video while a generation is extending it, and removes it once that one ended', async () => {
+    // No periodic sweep here: the test runs it at the moments it means to.
+    const slow = await startStack({ segmind: { processingMs: 800 } });
+    try {
+      const source = await extend(slow, { prompt: 'old source' });
+      await waitForTerminal(slow, source);
+      const file = await storedFile(slow, source);
+      await slow.app.db.generation.update({ where: { id: rawId(source) }, data: { completedAt: new Date(Date.now() - 10 * 24 * 60 * 60_000) } });
+      const extension = await extend(slow, { videoUrl: null, sourceGenerationId: source, prompt: 'extends the old source' });
+      const deps = { db: slow.app.db, storage: new LocalVideoStorage(slow.config.storageDir) };
+
+      expect(await removeExpiredVideos(deps, { videoDays: 3 })).toBe(0);
+      expect(await exists(file.path)).toBe(true);
+      expect((await waitForTerminal(slow, extension)).status).toBe('SUCCEEDED');
+
+      expect(await removeExpiredVideos(deps, { videoDays: 3 })).toBe(1);
+      expect(await exists(file.path)).toBe(false);
+      expect((await slow.execute(GenerationRetentionDocument, { id: source })).data!.generation).toMatchObject({ video: null, videoExpiredAt: expect.any(String) });
+      expect((await slow.execute(GenerationRetentionDocument, { id: extension })).data!.generation).toMatchObject({ video: { url: expect.any(String) }, videoExpiredAt: null });
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
+describe('deleting a source while it is being extended', () => {
+  it('the extension that loses the race answers NotFoundError and records nothing', async () => {
+    const source = await extend(stack, { prompt: 'deleted mid-extension' });
+    await waitForTerminal(stack, source);
+    const submitted = submissions(stack).length;
+    // A deletion that has begun but not committed: the extension's lookup still sees the source,
+    // and its insert waits on the row lock until the deletion commits.
+    const client = new pg.Client({ connectionString: stack.app.databaseUrl });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('DELETE FROM "Video" WHERE "generationId" = $1', [rawId(source)]);
+      await client.query('DELETE FROM "Generation" WHERE id = $1', [rawId(source)]);
+      const racing = stack.execute(ExtendVideoDocument, { input: { ...base, videoUrl: null, sourceGenerationId: source, prompt: 'too late' } });
+      for (let attempt = 0; attempt < 100; attempt++) {
+        // Asked on another connection: a transaction sees pg_stat_activity as of its first look.
+        const waiting = await stack.app.db.$queryRaw<unknown[]>`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO "Generation"%'`;
+        if (waiting.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await client.query('COMMIT');
+      const result = await racing;
+      expect(result.errors).toBeUndefined();
+      expect(result.data!.extendVideo).toMatchObject({ __typename: 'NotFoundError', id: source });
+    } finally {
+      await client.end();
+    }
+    expect(await stack.app.db.generation.count({ where: { prompt: 'too late' } })).toBe(0);
+    expect(submissions(stack)).toHaveLength(submitted);
   });
 });

@@ -105,3 +105,7 @@ async function checkout(pool: pg.Pool, maxWaitMs: number): Promise<pg.PoolClient
 export function isUniqueViolation(error: unknown, constraint: string): boolean {
   return error instanceof pg.DatabaseError && error.code === '23505' && error.constraint === constraint;
 }
+
+export function isForeignKeyViolation(error: unknown, constraint: string): boolean {
+  return error instanceof pg.DatabaseError && error.code === '23503' && error.constraint === constraint;
+}

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import type { Db } from '../db/client.js';
-import { inLockedTransaction, isUniqueViolation, prepared, prismaTypes, timestampParam } from '../db/sql.js';
+import { inLockedTransaction, isForeignKeyViolation, isUniqueViolation, prepared, prismaTypes, timestampParam } from '../db/sql.js';
 import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotFoundError } from '../errors.js';
 import type { Generation } from '../generated/prisma/client.js';
 import type { JobQueue, SqlExecutor } from '../jobs/queue.js';
@@ -51,6 +51,7 @@ function paramsHash(params: ExtendVideoParams, uploadSha256: string | null): str
 
 /** Enforced by the unique index on (apiKeyId, idempotencyKey). */
 const IDEMPOTENCY_CONSTRAINT = 'Generation_apiKeyId_idempotencyKey_key';
+const SOURCE_CONSTRAINT = 'Generation_sourceId_fkey';
 
 const INSERT_UPLOAD = {
   name: 'extendql_insert_upload',
@@ -225,6 +226,8 @@ export class GenerationService {
       return generation;
     } catch (error) {
       if (stored) await this.deps.storage.delete(stored.key).catch(() => {});
+      // The source was deleted between its lookup and this insert.
+      if (params.sourceGenerationId && isForeignKeyViolation(error, SOURCE_CONSTRAINT)) throw new NotFoundError('Generation', params.sourceGenerationId);
       // Two requests with one idempotency key raced; the loser answers like a replay.
       if (params.idempotencyKey && isUniqueViolation(error, IDEMPOTENCY_CONSTRAINT)) {
         const replay = await this.replay(apiKeyId, params.idempotencyKey, hash);

@@ -289,3 +289,20 @@ describe('deleting a source while it is being extended', () => {
     expect(submissions(stack)).toHaveLength(submitted);
   });
 });
+
+describe('what deleted generations leave behind', () => {
+  it('keeps only what the limits count, for two days: older records go at the next deletion', async () => {
+    const key = await stack.newKey('tombstones');
+    const keyId = (await stack.app.db.apiKey.findFirstOrThrow({ where: { name: 'tombstones' } })).id;
+    const ids = [await extend(stack, { prompt: 'secret prompt one' }, key), await extend(stack, { prompt: 'secret prompt two' }, key)];
+    for (const id of ids) await waitForTerminal(stack, id, key);
+    await stack.execute(DeleteGenerationDocument, { id: ids[0]! }, key);
+    const left = await stack.app.db.deletedGeneration.findMany({ where: { apiKeyId: keyId } });
+    expect(left).toEqual([expect.objectContaining({ id: rawId(ids[0]!), quality: 'Q540P', duration: 5, billable: true })]);
+    expect(JSON.stringify(left)).not.toContain('secret prompt');
+
+    await stack.app.db.deletedGeneration.update({ where: { id: rawId(ids[0]!) }, data: { createdAt: new Date(Date.now() - 3 * 24 * 60 * 60_000) } });
+    await stack.execute(DeleteGenerationDocument, { id: ids[1]! }, key);
+    expect((await stack.app.db.deletedGeneration.findMany({ where: { apiKeyId: keyId } })).map((row) => row.id)).toEqual([rawId(ids[1]!)]);
+  });
+});

@@ -63,7 +63,11 @@ export async function deleteGeneration(deps: CleanupDeps, apiKeyId: string, id: 
 
 async function recordTombstone(tx: Tx, apiKeyId: string, id: string, generation: LockedGeneration): Promise<void> {
   const keptSince = new Date(Date.now() - TOMBSTONE_KEPT_MS);
-  await tx.deletedGeneration.deleteMany({ where: { apiKeyId, createdAt: { lt: keptSince } } });
+  // Every key's, so the table holds only about two days of deletions; rows another deletion is
+  // pruning are left to it (SKIP LOCKED), so concurrent deletions never wait on each other here.
+  await tx.$executeRaw`
+    DELETE FROM "DeletedGeneration" WHERE id IN (
+      SELECT id FROM "DeletedGeneration" WHERE "createdAt" < ${keptSince} FOR UPDATE SKIP LOCKED)`;
   if (generation.createdAt < keptSince) return;
   const { createdAt, quality, duration, status } = generation;
   await tx.deletedGeneration.create({ data: { id, apiKeyId, createdAt, quality, duration, billable: status !== 'FAILED' } });

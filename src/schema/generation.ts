@@ -96,7 +96,7 @@ export const Generation = builder.prismaNode('Generation', {
       query: { orderBy: { id: 'desc' } },
       description: 'Generations that extend this one, newest first',
     }),
-    video: t.relation('video', { nullable: true }),
+    video: t.relation('video', { nullable: true, description: 'The stored MP4 once SUCCEEDED; null again after VIDEO_RETENTION_DAYS removed it (see videoExpiredAt)' }),
     upstreamStatus: t.exposeString('upstreamStatus', {
       nullable: true,
       description: "Segmind's last reported job status (QUEUED, PROCESSING, COMPLETED, FAILED): where a RUNNING generation is",

@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import type { RequestContext, ServerContext } from './context.js';
 import { openDb, type Db } from './db/client.js';
 import { openDatabase } from './db/connect.js';
+import { startRetentionSweep } from './generations/cleanup.js';
 import { GenerationService } from './generations/service.js';
 import { GenerationWorker } from './generations/worker.js';
 import { sourceReachProblem, submitSourceUrls, type SourceReachProblem } from './generations/source-links.js';
@@ -191,6 +192,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       );
       sweeper.unref();
       cleanups.push(async () => clearInterval(sweeper));
+      if (config.retention) cleanups.push(startRetentionSweep({ db, storage, logger }, config.retention));
       // Stopped before the upstream client and the database: steps in flight finish first.
       cleanups.push(() => queue.stop({ graceful: true, timeoutMs: config.shutdownGraceMs }));
     }

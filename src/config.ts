@@ -93,6 +93,10 @@ const EnvSchema = z.object({
   SWEEP_INTERVAL_MS: positiveInt.default(60_000),
   /** An unfinished generation unchanged for this long counts as stalled (polls touch it). */
   STALL_AFTER_MS: positiveInt.default(5 * 60_000),
+  /** Stored videos of generations finished more than this many days ago are removed (the rows stay). Unset: kept forever. */
+  VIDEO_RETENTION_DAYS: optional(z.coerce.number().positive()),
+  /** How often a worker removes expired videos, when VIDEO_RETENTION_DAYS is set. */
+  VIDEO_RETENTION_SWEEP_INTERVAL_MS: positiveInt.default(60 * 60_000),
   /** Whether `npm start` also works the job queue; false for API-only instances beside `npm run worker`. */
   WORKER_ENABLED: z.stringbool().default(true),
   /** Jobs one process works on at once. Polling jobs are short, so this can be generous. */
@@ -140,6 +144,8 @@ export interface Config {
   workerConcurrency: number;
   workerEnabled: boolean;
   sweep: { intervalMs: number; stallAfterMs: number };
+  /** Null: videos are kept forever. */
+  retention: { videoDays: number; intervalMs: number } | null;
   jobSuperviseIntervalSeconds: number;
   shutdownGraceMs: number;
   maxRequestBytes: number;
@@ -190,6 +196,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerConcurrency: e.WORKER_CONCURRENCY,
     workerEnabled: e.WORKER_ENABLED,
     sweep: { intervalMs: e.SWEEP_INTERVAL_MS, stallAfterMs: Math.max(e.STALL_AFTER_MS, 2 * e.POLL_MAX_INTERVAL_MS) },
+    retention: e.VIDEO_RETENTION_DAYS ? { videoDays: e.VIDEO_RETENTION_DAYS, intervalMs: e.VIDEO_RETENTION_SWEEP_INTERVAL_MS } : null,
     jobSuperviseIntervalSeconds: e.JOB_SUPERVISE_INTERVAL_SECONDS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     maxRequestBytes: e.MAX_REQUEST_BYTES,

@@ -88,3 +88,23 @@ export class NotCancelableError extends AppError {
     super(`Generation ${id} already ended as ${status} and cannot be canceled`);
   }
 }
+
+export class NotDeletableError extends AppError {
+  override name = 'NotDeletableError';
+  constructor(
+    readonly id: string,
+    readonly status: string,
+  ) {
+    super(`Generation ${id} is ${status}: only a finished generation can be deleted (cancel it first)`);
+  }
+}
+
+export class HasExtensionsError extends AppError {
+  override name = 'HasExtensionsError';
+  constructor(
+    readonly id: string,
+    readonly extensionCount: number,
+  ) {
+    super(`Generation ${id} is the source of ${extensionCount} other generation${extensionCount === 1 ? '' : 's'}: delete ${extensionCount === 1 ? 'it' : 'them'} first`);
+  }
+}

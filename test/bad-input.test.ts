@@ -441,7 +441,7 @@ const FIELD_TYPES = {
   prompt: 'String!',
   negativePrompt: 'String',
   duration: 'Int!',
-  quality: 'VideoQuality!',
+  quality: 'VideoQuality',
   motionMode: 'MotionMode!',
   seed: 'Int',
   style: 'VideoStyle',

@@ -10,6 +10,15 @@ describe('configuration', () => {
     expect(config.storageDir).toMatch(/data\/videos$/);
   });
 
+  it('keeps videos forever unless VIDEO_RETENTION_DAYS is set, and refuses a retention of zero days', () => {
+    expect(loadConfig({}).retention).toBeNull();
+    expect(loadConfig({ VIDEO_RETENTION_DAYS: '' }).retention).toBeNull();
+    expect(loadConfig({ VIDEO_RETENTION_DAYS: '30' }).retention).toEqual({ videoDays: 30, intervalMs: 3_600_000 });
+    expect(loadConfig({ VIDEO_RETENTION_DAYS: '0.5', VIDEO_RETENTION_SWEEP_INTERVAL_MS: '60000' }).retention).toEqual({ videoDays: 0.5, intervalMs: 60_000 });
+    expect(() => loadConfig({ VIDEO_RETENTION_DAYS: '0' })).toThrow(/VIDEO_RETENTION_DAYS/);
+    expect(() => loadConfig({ VIDEO_RETENTION_DAYS: 'forever' })).toThrow(ConfigError);
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', SEGMIND_API_KEY: '' }).segmind.apiKey).toBeUndefined();
   });

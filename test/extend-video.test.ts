@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import ffmpeg from '@ffmpeg-installer/ffmpeg';
+import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExtendVideoDocument, GenerationDocument, GenerationUpdatedDocument } from './gql/graphql.js';
 import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
@@ -113,6 +114,57 @@ describe('extendVideo end to end', () => {
     // Segmind must be able to fetch that URL without our API key.
     const asSegmind = await fetch(sent.video_url as string);
     expect(asSegmind.status).toBe(200);
+  });
+
+  it("chaining without a quality keeps the source's quality; a given quality still wins", async () => {
+    const first = await extend({ quality: 'Q720P', prompt: 'a 720p source' });
+    if (first.__typename !== 'ExtendVideoSuccess') throw new Error(first.__typename);
+    await waitForTerminal(stack, first.generation.id);
+
+    const kept = await extend({ videoUrl: null, sourceGenerationId: first.generation.id, prompt: 'keeps 720p' });
+    if (kept.__typename !== 'ExtendVideoSuccess') throw new Error(kept.__typename);
+    expect(kept.generation.quality).toBe('Q720P');
+    await waitForTerminal(stack, kept.generation.id);
+    expect(submissions(stack).find((r) => (r.body as { prompt: string }).prompt === 'keeps 720p')!.body).toMatchObject({ quality: '720p' });
+
+    const lowered = await extend({ videoUrl: null, sourceGenerationId: first.generation.id, quality: 'Q360P', prompt: 'asks for 360p' });
+    expect(lowered).toMatchObject({ __typename: 'ExtendVideoSuccess', generation: { quality: 'Q360P' } });
+    // Not chained, nothing given: Q540P as before.
+    expect(await extend({ prompt: 'plain default' })).toMatchObject({ __typename: 'ExtendVideoSuccess', generation: { quality: 'Q540P' } });
+  });
+
+  it("the contract's rules judge the source's quality once it is filled in: a Q1080P source refuses 8 s, and FAST refuses 8 s", async () => {
+    const source = await extend({ quality: 'Q1080P', prompt: 'a 1080p source' });
+    if (source.__typename !== 'ExtendVideoSuccess') throw new Error(source.__typename);
+    await waitForTerminal(stack, source.generation.id);
+    const before = submissions(stack).length;
+
+    const eight = await extend({ videoUrl: null, sourceGenerationId: source.generation.id, duration: 8 });
+    expect(eight).toMatchObject({ __typename: 'InvalidInputError', fields: [{ path: ['input', 'duration'], message: 'Q1080P quality requires a duration of 5 seconds' }] });
+    const fast = await extend({ videoUrl: null, sourceGenerationId: source.generation.id, duration: 8, motionMode: 'FAST' });
+    if (fast.__typename !== 'InvalidInputError') throw new Error(fast.__typename);
+    expect(fast.fields).toEqual(
+      expect.arrayContaining([
+        { path: ['input', 'duration'], message: 'FAST motion requires a duration of 5 seconds' },
+        { path: ['input', 'duration'], message: 'Q1080P quality requires a duration of 5 seconds' },
+        { path: ['input', 'motionMode'], message: 'Q1080P quality requires NORMAL motion' },
+      ]),
+    );
+    expect(await stack.app.db.generation.count({ where: { sourceId: decodeGlobalID(source.generation.id).id } })).toBe(0);
+    expect(submissions(stack)).toHaveLength(before);
+  });
+
+  it("an idempotency key sees the filled-in quality: naming the source's quality replays, naming another conflicts", async () => {
+    const source = await extend({ quality: 'Q720P', prompt: 'idempotent chain source' });
+    if (source.__typename !== 'ExtendVideoSuccess') throw new Error(source.__typename);
+    await waitForTerminal(stack, source.generation.id);
+    const chained = { videoUrl: null, sourceGenerationId: source.generation.id, prompt: 'chained once', idempotencyKey: 'chain-quality-1' };
+
+    const first = await extend(chained);
+    if (first.__typename !== 'ExtendVideoSuccess') throw new Error(first.__typename);
+    const same = await extend({ ...chained, quality: 'Q720P' });
+    expect(same).toMatchObject({ __typename: 'ExtendVideoSuccess', generation: { id: first.generation.id } });
+    expect(await extend({ ...chained, quality: 'Q540P' })).toMatchObject({ __typename: 'IdempotencyConflictError', idempotencyKey: 'chain-quality-1' });
   });
 
   it('refuses to chain from a generation that has no video yet', async () => {

@@ -9,7 +9,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { createVideoStorage } from '../src/storage/index.js';
 import { ObjectNotFoundError, S3VideoStorage, type S3StorageOptions } from '../src/storage/s3.js';
 import { LocalVideoStorage } from '../src/storage/storage.js';
-import { ExtendVideoDocument } from './gql/graphql.js';
+import { DeleteGenerationDocument, ExtendVideoDocument } from './gql/graphql.js';
 import { startS3Server, type S3Server } from './helpers/s3-server.js';
 import { startStack, waitForTerminal, type Stack } from './helpers/stack.js';
 
@@ -244,5 +244,20 @@ describe('S3 storage end to end', () => {
     const logs = stack.logs.join('\n');
     expect(logs).toContain(`"bucket":"${s3.bucket}"`);
     expect(logs).not.toContain(s3.secretAccessKey);
+  });
+
+  it('deleteGeneration removes the object from the bucket, and its URL answers 404', async () => {
+    const result = await stack.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/clip.mp4', prompt: 'deleted from the bucket' } });
+    const accepted = result.data!.extendVideo;
+    if (accepted.__typename !== 'ExtendVideoSuccess') throw new Error(accepted.__typename);
+    const video = (await waitForTerminal(stack, accepted.generation.id)).video!;
+    const key = new URL(video.url).pathname.replace('/videos/', '');
+    const listed = async () => (await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: key }))).Contents ?? [];
+    expect(await listed()).toHaveLength(1);
+
+    const deleted = (await stack.execute(DeleteGenerationDocument, { id: accepted.generation.id })).data!.deleteGeneration;
+    expect(deleted).toEqual({ __typename: 'DeleteGenerationSuccess', deletedId: accepted.generation.id });
+    expect(await listed()).toEqual([]);
+    expect((await fetch(video.url)).status).toBe(404);
   });
 });

@@ -1,12 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtendUploadedVideoDocument } from './gql/graphql.js';
+import { removeExpiredVideos } from '../src/generations/cleanup.js';
+import { LocalVideoStorage } from '../src/storage/storage.js';
+import { DeleteGenerationDocument, ExtendUploadedVideoDocument } from './gql/graphql.js';
 import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
 
 /** Encodes a small test video with ffmpeg (the same binary the simulator uses). */
@@ -190,6 +192,44 @@ describe('extendVideo with an uploaded video', () => {
     expect(body.data.extendVideo.__typename).toBe('InvalidInputError');
     expect(body.data.extendVideo.fields.map((f) => f.path.join('.'))).toEqual(['input.videoUrl', 'input.sourceGenerationId', 'input.video']);
     expect(await recorded()).toEqual(before);
+  });
+});
+
+describe('an uploaded source when its generation goes', () => {
+  async function uploaded(prompt: string) {
+    const result = await stack.execute(ExtendUploadedVideoDocument, { video: file(media['ok.mp4']!, 'ok.mp4'), prompt });
+    const answer = result.data!.extendVideo;
+    if (answer.__typename !== 'ExtendVideoSuccess') throw new Error(answer.__typename);
+    expect((await waitForTerminal(stack, answer.generation.id)).status).toBe('SUCCEEDED');
+    const row = await stack.app.db.generation.findUniqueOrThrow({ where: { id: decodeGlobalID(answer.generation.id).id }, include: { sourceUpload: true, video: true } });
+    return { id: answer.generation.id, row, upload: row.sourceUpload!, uploadPath: join(stack.config.storageDir, row.sourceUpload!.storageKey), url: answer.generation.sourceVideoUrl };
+  }
+  const exists = (path: string) => stat(path).then(() => true, () => false);
+
+  it('deleteGeneration removes the upload that only it used, from storage and from /videos', async () => {
+    const { id, upload, uploadPath, url } = await uploaded('deleted with its upload');
+    expect(await exists(uploadPath)).toBe(true);
+    expect((await fetch(url)).status).toBe(200);
+
+    expect((await stack.execute(DeleteGenerationDocument, { id })).data!.deleteGeneration.__typename).toBe('DeleteGenerationSuccess');
+    expect(await stack.app.db.sourceUpload.findUnique({ where: { id: upload.id } })).toBeNull();
+    expect(await exists(uploadPath)).toBe(false);
+    expect((await fetch(url)).status).toBe(404);
+  });
+
+  it('the retention sweep removes an upload once every generation from it finished long enough ago, and the generation keeps its row', async () => {
+    const { row, upload, uploadPath, url } = await uploaded('upload outlives nothing');
+    const fourDaysAgo = new Date(Date.now() - 4 * 24 * 60 * 60_000);
+    await stack.app.db.generation.update({ where: { id: row.id }, data: { completedAt: fourDaysAgo } });
+    await stack.app.db.sourceUpload.update({ where: { id: upload.id }, data: { createdAt: fourDaysAgo } });
+
+    const removed = await removeExpiredVideos({ db: stack.app.db, storage: new LocalVideoStorage(stack.config.storageDir) }, { videoDays: 3 });
+    expect(removed).toBe(2);
+    expect(await exists(uploadPath)).toBe(false);
+    expect(await exists(join(stack.config.storageDir, row.video!.storageKey))).toBe(false);
+    expect((await fetch(url)).status).toBe(404);
+    const after = await stack.app.db.generation.findUniqueOrThrow({ where: { id: row.id }, include: { video: true } });
+    expect(after).toMatchObject({ status: 'SUCCEEDED', sourceUploadId: null, sourceVideoUrl: url, video: null, videoExpiredAt: expect.any(Date) });
   });
 });
 

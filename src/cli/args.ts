@@ -88,7 +88,7 @@ Options:
   --prompt <text>             What happens next (required)
   -o, --out <file>            Where to write the MP4 (required)
   --duration <seconds>        5 or 8 (server default 5)
-  --quality <q>               ${names(QUALITIES).join(' | ')} (server default Q540P)
+  --quality <q>               ${names(QUALITIES).join(' | ')} (server default: Q540P, or the source's when chaining)
   --motion-mode <m>           ${names(MOTION_MODES).join(' | ')} (server default NORMAL)
   --negative-prompt <text>    What to avoid
   --seed <n>                  1 to 999999, for repeatable results

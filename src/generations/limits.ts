@@ -13,31 +13,79 @@ export interface KeyLimits {
 }
 
 /**
+ * Generations a key started since `since` (a parameter placeholder), deleted ones included: a
+ * deleted generation leaves a DeletedGeneration row behind, so deleting work does not give back
+ * its budget or its place in the rate limit.
+ */
+const startedSince = (since: string) => `
+  SELECT "createdAt", quality, duration, "status" <> 'FAILED' AS billable FROM "Generation" WHERE "apiKeyId" = $1 AND "createdAt" >= ${since}
+  UNION ALL
+  SELECT "createdAt", quality, duration, billable FROM "DeletedGeneration" WHERE "apiKeyId" = $1 AND "createdAt" >= ${since}`;
+
+/**
+ * The day's generations by quality, duration and whether they may have been billed (failed jobs
+ * are not billed upstream; everything else may have been), priced by `usageFrom` with
+ * `estimatedCostUsd` so that the cost table lives in one place. No rows when `since` is null.
+ */
+const usageSince = (since: string) => `
+  (SELECT coalesce(json_agg(json_build_object('quality', quality, 'duration', duration, 'billable', billable, 'count', n)), '[]')
+     FROM (SELECT quality, duration, billable, count(*)::int AS n
+             FROM (${startedSince(`${since}::timestamp`)}) started
+            WHERE ${since}::timestamp IS NOT NULL
+            GROUP BY quality, duration, billable) groups)`;
+
+/**
  * Everything the limits need, in one statement (one round trip):
- * - limiting: the perMinute-th most recent createdAt inside the window, if there is one;
+ * - limiting: the perMinute-th most recent start inside the window, if there is one;
  * - inProgress: QUEUED and RUNNING generations, counted up to the cap only (all the check needs);
- * - spent: today's generations by quality and duration, priced below by `estimatedCostUsd` so
- *   that the cost table lives in one place. Skipped (no rows) when $5 (the day's start) is null.
- * Failed jobs are not billed upstream; everything else may have been.
+ * - usage: today's generations (see usageSince). Skipped when $5 (the day's start) is null.
  */
 const LIMITS_SQL = `
   SELECT
-    (SELECT "createdAt" FROM "Generation"
-      WHERE "apiKeyId" = $1 AND "createdAt" > $2::timestamp
+    (SELECT "createdAt" FROM (${startedSince('$2::timestamp')}) started
+      WHERE "createdAt" > $2::timestamp
       ORDER BY "createdAt" DESC OFFSET $3 LIMIT 1) AS limiting,
     (SELECT count(*)::int FROM (
       SELECT 1 FROM "Generation"
        WHERE "apiKeyId" = $1 AND "status" IN ('QUEUED', 'RUNNING')
        LIMIT $4) capped) AS "inProgress",
-    (SELECT coalesce(json_agg(json_build_object('quality', quality, 'duration', duration, 'count', n)), '[]')
-       FROM (SELECT quality, duration, count(*)::int AS n FROM "Generation"
-              WHERE $5::timestamp IS NOT NULL AND "apiKeyId" = $1 AND "createdAt" >= $5::timestamp AND "status" <> 'FAILED'
-              GROUP BY quality, duration) groups) AS spent`;
+    ${usageSince('$5')} AS usage`;
+
+type UsageGroups = { quality: Quality; duration: 5 | 8; billable: boolean; count: number }[];
 
 interface LimitsRow {
   limiting: Date | null;
   inProgress: number;
-  spent: { quality: Quality; duration: 5 | 8; count: number }[];
+  usage: UsageGroups;
+}
+
+export interface KeyUsage {
+  /** Generations started (deleted ones included), whatever became of them. */
+  generationsStarted: number;
+  /** Estimated USD of those that may have been billed: what the daily budget counts. */
+  estimatedUsd: number;
+}
+
+function usageFrom(groups: UsageGroups): KeyUsage {
+  let generationsStarted = 0;
+  let estimatedUsd = 0;
+  for (const group of groups) {
+    generationsStarted += group.count;
+    if (group.billable) estimatedUsd += group.count * estimatedCostUsd({ quality: group.quality, duration: group.duration });
+  }
+  return { generationsStarted, estimatedUsd };
+}
+
+/** The start of the UTC day `now` falls in: the daily budget's period. */
+export const utcDayStart = (now: Date) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+
+/** A key's usage since the start of the UTC day, counted as the daily budget counts it. */
+export async function keyUsageToday(pool: pg.Pool, apiKeyId: string, now = new Date()): Promise<KeyUsage> {
+  const { rows } = await pool.query<{ usage: UsageGroups }>({
+    text: `SELECT ${usageSince('$2')} AS usage`,
+    values: [apiKeyId, timestampParam(utcDayStart(now))],
+  });
+  return usageFrom(rows[0]!.usage);
 }
 
 /**
@@ -47,7 +95,7 @@ interface LimitsRow {
  */
 export async function enforceKeyLimits(client: pg.ClientBase, apiKeyId: string, costUsd: number, limits: KeyLimits, now = new Date()): Promise<void> {
   const windowStart = new Date(now.getTime() - 60_000);
-  const dayStart = limits.dailyBudgetUsd === null ? null : new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  const dayStart = limits.dailyBudgetUsd === null ? null : utcDayStart(now);
   const { rows } = await client.query<LimitsRow>({
     // Named: prepared once per connection (see src/db/sql.ts).
     name: 'extendql_key_limits',
@@ -55,7 +103,7 @@ export async function enforceKeyLimits(client: pg.ClientBase, apiKeyId: string, 
     values: [apiKeyId, timestampParam(windowStart), limits.perMinute - 1, limits.concurrent, dayStart && timestampParam(dayStart)],
     types: prismaTypes,
   });
-  const { limiting, inProgress, spent } = rows[0]!;
+  const { limiting, inProgress, usage } = rows[0]!;
 
   if (limiting) {
     const retryAfter = Math.ceil((limiting.getTime() + 60_000 - now.getTime()) / 1000);
@@ -65,8 +113,7 @@ export async function enforceKeyLimits(client: pg.ClientBase, apiKeyId: string, 
   if (inProgress >= limits.concurrent) throw new RateLimitedError('CONCURRENT_GENERATIONS', limits.concurrent, 30);
 
   if (limits.dailyBudgetUsd !== null) {
-    const spentUsd = spent.reduce((sum, group) => sum + group.count * estimatedCostUsd({ quality: group.quality, duration: group.duration }), 0);
-    const left = Math.max(0, limits.dailyBudgetUsd - spentUsd);
+    const left = Math.max(0, limits.dailyBudgetUsd - usageFrom(usage).estimatedUsd);
     if (costUsd > left + 1e-9) throw new InsufficientCreditsError(costUsd, left, 'DAILY_BUDGET');
   }
 }

@@ -72,6 +72,12 @@ const FieldRules = z.object({
   idempotencyKey: storable.min(1).max(255).nullish(),
 });
 
+/** The quality of a new generation when the input names none and does not chain. */
+export const DEFAULT_QUALITY: Quality = 'Q540P';
+
+/** Whether a sourceGenerationId is well-formed enough to look up (its own field rule); the full rules run after. */
+export const isSourceIdToLookUp = (value: unknown): value is string => value != null && FieldRules.shape.sourceGenerationId.safeParse(value).success;
+
 /** The rules that tie fields together; checked even when a single field is also wrong. */
 const CrossFieldRules = z
   .looseObject({})

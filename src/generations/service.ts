@@ -2,16 +2,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import type { Db } from '../db/client.js';
-import { inLockedTransaction, isUniqueViolation, prepared, prismaTypes, timestampParam } from '../db/sql.js';
+import { inLockedTransaction, isForeignKeyViolation, isUniqueViolation, prepared, prismaTypes, timestampParam } from '../db/sql.js';
 import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotFoundError } from '../errors.js';
 import type { Generation } from '../generated/prisma/client.js';
 import type { JobQueue, SqlExecutor } from '../jobs/queue.js';
 import type { GenerationEvents } from './events.js';
+import { deleteGeneration } from './cleanup.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { enforceKeyLimits, type KeyLimits } from './limits.js';
+import { enforceKeyLimits, keyUsageToday, type KeyLimits, type KeyUsage } from './limits.js';
 import { rm } from 'node:fs/promises';
 import type { VideoStorage } from '../storage/storage.js';
-import { estimatedCostUsd, parseExtendVideoInput, type ExtendVideoParams } from './rules.js';
+import { DEFAULT_QUALITY, estimatedCostUsd, isSourceIdToLookUp, parseExtendVideoInput, type ExtendVideoParams } from './rules.js';
 import { receiveUpload, type ReceivedUpload } from './uploads.js';
 
 export interface GenerationServiceDeps {
@@ -40,6 +41,9 @@ export interface GenerationServiceDeps {
   webhooks?: { generationEnded(generation: Pick<Generation, 'id' | 'callbackUrl'>): Promise<void> };
 }
 
+/** A chained input's source, as looked up once per request. */
+type SourceGeneration = Generation & { video: { id: string } | null };
+
 export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELED'] as const;
 
 /** Of the normalized parameters; an uploaded video counts by its content. */
@@ -52,6 +56,7 @@ function paramsHash(params: ExtendVideoParams, uploadSha256: string | null): str
 
 /** Enforced by the unique index on (apiKeyId, idempotencyKey). */
 const IDEMPOTENCY_CONSTRAINT = 'Generation_apiKeyId_idempotencyKey_key';
+const SOURCE_CONSTRAINT = 'Generation_sourceId_fkey';
 
 const INSERT_UPLOAD = {
   name: 'extendql_insert_upload',
@@ -69,7 +74,7 @@ const GENERATION_FIELDS: Record<keyof Generation, true> = {
   seed: true, style: true, sourceVideoUrl: true, sourceId: true, sourceUploadId: true, callbackUrl: true, webhookScheduledAt: true,
   idempotencyKey: true, paramsHash: true, plannedVideoId: true, submitStartedAt: true, upstreamRequestId: true, upstreamStatus: true,
   pollCount: true, retryCount: true, errorCode: true, errorMessage: true, errorUpstreamStatus: true, cost: true, createdAt: true,
-  updatedAt: true, startedAt: true, completedAt: true,
+  updatedAt: true, startedAt: true, completedAt: true, videoExpiredAt: true,
 };
 
 const INSERT_GENERATION = {
@@ -101,20 +106,61 @@ export class GenerationService {
    * transaction, and returns at once. Nothing is spent upstream here.
    */
   async extend(apiKeyId: string, input: unknown): Promise<Generation> {
-    const params = parseExtendVideoInput(input);
+    const { params, source } = await this.resolveInput(apiKeyId, input);
     // Refused before the upload is read or anything is recorded: the generation would fail upstream.
     const unreachable = params.videoUrl ? null : this.deps.sourceUnreachable?.();
     if (unreachable) throw new InvalidInputError([{ path: ['input', params.video ? 'video' : 'sourceGenerationId'], message: unreachable }]);
     const upload = params.video ? await receiveUpload(params.video, this.deps.storage) : null;
     try {
-      return await this.record(apiKeyId, params, upload);
+      return await this.record(apiKeyId, params, source, upload);
     } finally {
       // Consumed by the store when it was used; a replay or a refusal leaves it behind.
       if (upload) await rm(upload.tempPath, { force: true });
     }
   }
 
-  private async record(apiKeyId: string, params: ExtendVideoParams, upload: ReceivedUpload | null): Promise<Generation> {
+  /**
+   * What extend would charge against the key's daily budget for this input, in USD, with the
+   * same rules and defaults; records nothing and asks Segmind nothing.
+   */
+  async estimate(apiKeyId: string, input: unknown): Promise<{ usd: number; params: ExtendVideoParams }> {
+    const { params, source } = await this.resolveInput(apiKeyId, input);
+    if (source) this.videoToExtend(source);
+    return { usd: estimatedCostUsd(params), params };
+  }
+
+  /** The limits every key gets. */
+  get limits(): KeyLimits {
+    return this.deps.limits;
+  }
+
+  /** What a key used since the start of the UTC day, as its daily budget counts it. */
+  async usageToday(apiKeyId: string): Promise<KeyUsage> {
+    return keyUsageToday(this.deps.pool, apiKeyId);
+  }
+
+  /**
+   * Validates an input after filling in its defaults. A chained input's source is looked up here,
+   * once: an omitted quality is the source's, so a chain keeps its resolution.
+   */
+  private async resolveInput(apiKeyId: string, input: unknown): Promise<{ params: ExtendVideoParams; source: SourceGeneration | null }> {
+    const given = (input ?? {}) as Record<string, unknown>;
+    const source = isSourceIdToLookUp(given.sourceGenerationId)
+      ? await this.deps.db.generation.findUnique({ where: { id: given.sourceGenerationId, apiKeyId }, include: { video: { select: { id: true } } } })
+      : null;
+    const params = parseExtendVideoInput({ ...given, quality: given.quality ?? source?.quality ?? DEFAULT_QUALITY });
+    if (params.sourceGenerationId && !source) throw new NotFoundError('Generation', params.sourceGenerationId);
+    return { params, source };
+  }
+
+  /** The public URL of a source generation's video, or why it cannot be extended. */
+  private videoToExtend(source: SourceGeneration): string {
+    if (source.status === 'SUCCEEDED' && source.video) return this.deps.videoUrl(source.video.id);
+    const why = source.videoExpiredAt ? 'its video was removed after VIDEO_RETENTION_DAYS' : `it is ${source.status}`;
+    throw new InvalidInputError([{ path: ['input', 'sourceGenerationId'], message: `the source generation has no video to extend (${why})` }]);
+  }
+
+  private async record(apiKeyId: string, params: ExtendVideoParams, source: SourceGeneration | null, upload: ReceivedUpload | null): Promise<Generation> {
     const hash = paramsHash(params, upload?.sha256 ?? null);
 
     if (params.idempotencyKey) {
@@ -122,20 +168,7 @@ export class GenerationService {
       if (replay) return replay;
     }
 
-    let sourceVideoUrl = params.videoUrl ?? '';
-    if (params.sourceGenerationId) {
-      const source = await this.deps.db.generation.findUnique({
-        where: { id: params.sourceGenerationId, apiKeyId },
-        include: { video: true },
-      });
-      if (!source) throw new NotFoundError('Generation', params.sourceGenerationId);
-      if (source.status !== 'SUCCEEDED' || !source.video) {
-        throw new InvalidInputError([
-          { path: ['input', 'sourceGenerationId'], message: `the source generation has no video to extend (it is ${source.status})` },
-        ]);
-      }
-      sourceVideoUrl = this.deps.videoUrl(source.video.id);
-    }
+    let sourceVideoUrl = source ? this.videoToExtend(source) : (params.videoUrl ?? '');
 
     const cost = estimatedCostUsd(params);
     const available = await this.deps.availableCredits();
@@ -201,6 +234,8 @@ export class GenerationService {
       return generation;
     } catch (error) {
       if (stored) await this.deps.storage.delete(stored.key).catch(() => {});
+      // The source was deleted between its lookup and this insert.
+      if (params.sourceGenerationId && isForeignKeyViolation(error, SOURCE_CONSTRAINT)) throw new NotFoundError('Generation', params.sourceGenerationId);
       // Two requests with one idempotency key raced; the loser answers like a replay.
       if (params.idempotencyKey && isUniqueViolation(error, IDEMPOTENCY_CONSTRAINT)) {
         const replay = await this.replay(apiKeyId, params.idempotencyKey, hash);
@@ -227,6 +262,11 @@ export class GenerationService {
       await this.deps.webhooks?.generationEnded(generation);
     } else if (generation.status !== 'CANCELED') throw new NotCancelableError(id, generation.status);
     return generation;
+  }
+
+  /** Deletes a finished generation, its stored video and its unused upload; see deleteGeneration. */
+  async delete(apiKeyId: string, id: string): Promise<void> {
+    await deleteGeneration(this.deps, apiKeyId, id);
   }
 
   private async replay(apiKeyId: string, idempotencyKey: string, hash: string): Promise<Generation | null> {

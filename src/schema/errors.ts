@@ -1,4 +1,4 @@
-import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotFoundError, RateLimitedError } from '../errors.js';
+import { HasExtensionsError, IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotDeletableError, NotFoundError, RateLimitedError } from '../errors.js';
 import { GenerationStatus } from './enums.js';
 import { builder } from './builder.js';
 
@@ -81,4 +81,21 @@ builder.objectType(RateLimitedError, {
     max: t.exposeInt('max'),
     retryAfterSeconds: t.exposeInt('retryAfterSeconds'),
   }),
+});
+
+builder.objectType(NotDeletableError, {
+  name: 'NotDeletableError',
+  description: 'The generation is still QUEUED or RUNNING: cancel it first, or wait for it to end.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    status: t.field({ type: GenerationStatus, resolve: (error) => error.status as 'QUEUED' | 'RUNNING' }),
+  }),
+});
+
+builder.objectType(HasExtensionsError, {
+  name: 'HasExtensionsError',
+  description: 'Other generations extend this one (see extensions); delete them first, so that no chain loses a link.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ id: t.exposeID('id'), extensionCount: t.exposeInt('extensionCount') }),
 });

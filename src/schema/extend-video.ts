@@ -4,7 +4,7 @@ import { builder } from './builder.js';
 import { MotionMode, VideoQuality, VideoStyle } from './enums.js';
 import { Generation, rowAnswering, withGenerationId } from './generation.js';
 
-const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
+export const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
   description: 'What to extend and how. Give exactly one of videoUrl, sourceGenerationId and video.',
   fields: (t) => ({
     videoUrl: t.string({ description: 'Absolute http(s) URL of an MP4 or MOV (at most 2048 characters, 50 MB, 30 s, 1920 px)' }),
@@ -16,7 +16,10 @@ const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
     prompt: t.string({ required: true, description: 'What happens next. Not blank; at most 2048 characters.' }),
     negativePrompt: t.string({ description: "What to avoid; at most 2048 characters. Segmind's default applies when omitted." }),
     duration: t.int({ required: true, defaultValue: 5, description: 'Seconds to add: 5 or 8. 8 needs NORMAL motion and at most Q720P.' }),
-    quality: t.field({ type: VideoQuality, required: true, defaultValue: 'Q540P' }),
+    quality: t.field({
+      type: VideoQuality,
+      description: "Omitted means Q540P, or the source's quality when chaining (sourceGenerationId), so a chain keeps its resolution",
+    }),
     motionMode: t.field({ type: MotionMode, required: true, defaultValue: 'NORMAL' }),
     seed: t.int({ description: '1 to 999999, for repeatable results' }),
     style: t.field({ type: VideoStyle }),

@@ -1,7 +1,8 @@
 import { decodeGlobalID, resolveNodes } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
-import { NotCancelableError, NotFoundError } from '../errors.js';
+import { HasExtensionsError, NotCancelableError, NotDeletableError, NotFoundError } from '../errors.js';
 import type { Context } from '../context.js';
+import { estimatedCostUsd } from '../generations/rules.js';
 import { TERMINAL_STATUSES } from '../generations/service.js';
 import { holdingSlot } from '../realtime/subscription-slots.js';
 import { builder } from './builder.js';
@@ -28,6 +29,8 @@ export async function withGenerationId<T>(given: string, fn: (id: string) => Pro
   } catch (error) {
     if (error instanceof NotFoundError) throw new NotFoundError('Generation', given);
     if (error instanceof NotCancelableError) throw new NotCancelableError(given, error.status);
+    if (error instanceof NotDeletableError) throw new NotDeletableError(given, error.status);
+    if (error instanceof HasExtensionsError) throw new HasExtensionsError(given, error.extensionCount);
     throw error;
   }
 }
@@ -99,7 +102,7 @@ export const Generation = builder.prismaNode('Generation', {
       query: { orderBy: { id: 'desc' } },
       description: 'Generations that extend this one, newest first',
     }),
-    video: t.relation('video', { nullable: true }),
+    video: t.relation('video', { nullable: true, description: 'The stored MP4 once SUCCEEDED; null again after VIDEO_RETENTION_DAYS removed it (see videoExpiredAt)' }),
     upstreamStatus: t.exposeString('upstreamStatus', {
       nullable: true,
       description: "Segmind's last reported job status (QUEUED, PROCESSING, COMPLETED, FAILED): where a RUNNING generation is",
@@ -115,7 +118,22 @@ export const Generation = builder.prismaNode('Generation', {
       select: { errorCode: true, errorMessage: true, errorUpstreamStatus: true },
       resolve: (g) => (g.errorCode ? { code: g.errorCode, message: g.errorMessage ?? g.errorCode, upstreamStatus: g.errorUpstreamStatus } : null),
     }),
-    cost: t.float({ nullable: true, description: 'USD, as reported by Segmind', select: { cost: true }, resolve: (g) => (g.cost === null ? null : Number(g.cost)) }),
+    cost: t.float({
+      nullable: true,
+      description: 'USD, as reported by Segmind once it ran the job; null until then (and when it does not say)',
+      select: { cost: true },
+      resolve: (g) => (g.cost === null ? null : Number(g.cost)),
+    }),
+    estimatedCost: t.float({
+      description: "USD from extendql's price table (see estimateCost): what the key's daily budget counts, unless the generation FAILED",
+      select: { quality: true, duration: true },
+      resolve: (g) => estimatedCostUsd({ quality: g.quality, duration: g.duration as 5 | 8 }),
+    }),
+    videoExpiredAt: t.expose('videoExpiredAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the stored video was removed because it outlived VIDEO_RETENTION_DAYS; video is null from then on',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
     completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true }),

@@ -23,7 +23,8 @@ export type ExtendVideoInput = {
   negativePrompt?: string | null | undefined;
   /** What happens next. Not blank; at most 2048 characters. */
   prompt: string;
-  quality?: VideoQuality;
+  /** Omitted means Q540P, or the source's quality when chaining (sourceGenerationId), so a chain keeps its resolution */
+  quality?: VideoQuality | null | undefined;
   /** 1 to 999999, for repeatable results */
   seed?: number | null | undefined;
   /** Extend the video of one of your earlier SUCCEEDED generations (chaining) */

@@ -1,5 +1,5 @@
 import { decodeGlobalID, resolveNodes } from '@pothos/plugin-relay';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, isObjectType } from 'graphql';
 import { HasExtensionsError, NotCancelableError, NotDeletableError, NotFoundError } from '../errors.js';
 import type { Context } from '../context.js';
 import { estimatedCostUsd } from '../generations/rules.js';
@@ -169,7 +169,9 @@ builder.queryFields((t) => ({
       } catch {
         return null;
       }
-      if (decoded.typename !== 'Generation') return null;
+      // Only types that are nodes here (Generation, ApiKey); each finds nothing but the caller's own.
+      const type = info.schema.getType(decoded.typename);
+      if (!isObjectType(type) || !type.getInterfaces().some((i) => i.name === 'Node')) return null;
       const [node] = await resolveNodes(builder, ctx, info, [decoded]);
       return node ?? null;
     },

@@ -146,9 +146,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       queue,
       logger,
       timeoutMs: config.webhooks.timeoutMs,
+      allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
       publicId: (id) => encodeGlobalID('Generation', id),
       videoUrl,
     });
+    cleanups.push(() => webhooks.close());
 
     const generations = new GenerationService({
       db,

@@ -74,6 +74,12 @@ const EnvSchema = z.object({
   WEBHOOK_MAX_ATTEMPTS: positiveInt.default(8),
   WEBHOOK_RETRY_DELAY_SECONDS: positiveInt.default(10),
   WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
+  /**
+   * Let callbackUrls reach loopback, private, link-local and other internal addresses. Off: such
+   * URLs are refused, and deliveries connect to public addresses only (no SSRF into the network
+   * the server runs in). For tests and local setups whose receivers run beside the server.
+   */
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: z.stringbool().default(false),
   /** On SIGTERM, how long running steps may take to finish before the process exits anyway. */
   SHUTDOWN_GRACE_MS: positiveInt.default(20_000),
   /** How often a worker looks for unfinished generations whose next step was lost. */
@@ -131,7 +137,7 @@ export interface Config {
   shutdownGraceMs: number;
   maxRequestBytes: number;
   maxUploadRequestBytes: number;
-  webhooks: { maxAttempts: number; retryDelaySeconds: number; timeoutMs: number };
+  webhooks: { maxAttempts: number; retryDelaySeconds: number; timeoutMs: number; allowPrivateNetworks: boolean };
   keyLimits: { perMinute: number; concurrent: number; dailyBudgetUsd: number | null };
   simulator: { queueMs: number; processingMs: number };
   /** Null: no tracing. */
@@ -176,7 +182,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     maxRequestBytes: e.MAX_REQUEST_BYTES,
     maxUploadRequestBytes: e.MAX_UPLOAD_REQUEST_BYTES,
-    webhooks: { maxAttempts: e.WEBHOOK_MAX_ATTEMPTS, retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
+    webhooks: {
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+    },
     keyLimits: { perMinute: e.RATE_LIMIT_PER_MINUTE, concurrent: e.MAX_CONCURRENT_PER_KEY, dailyBudgetUsd: e.DAILY_BUDGET_USD ?? null },
     simulator: { queueMs: e.SIMULATOR_QUEUE_MS, processingMs: e.SIMULATOR_PROCESSING_MS },
     telemetry: e.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME } : null,

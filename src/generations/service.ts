@@ -31,8 +31,12 @@ export interface GenerationServiceDeps {
   /** Records a spend decided locally, so that a burst of requests can't overdraw the balance. */
   reserveCredits(usd: number): void;
   limits: KeyLimits;
-  /** Told when a generation ends, for its webhook. */
-  webhooks?: { generationEnded(generation: Pick<Generation, 'id' | 'callbackUrl'>): Promise<void> };
+  /** Told when a generation ends, for its webhook; judges callbackUrls before they are recorded. */
+  webhooks?: {
+    generationEnded(generation: Pick<Generation, 'id' | 'callbackUrl'>): Promise<void>;
+    /** Why a callbackUrl may not be used (it reaches an internal address), or null. */
+    destinationRefusal(callbackUrl: string): Promise<string | null>;
+  };
 }
 
 export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELED'] as const;
@@ -97,6 +101,8 @@ export class GenerationService {
    */
   async extend(apiKeyId: string, input: unknown): Promise<Generation> {
     const params = parseExtendVideoInput(input);
+    const refusal = params.callbackUrl ? await this.deps.webhooks?.destinationRefusal(params.callbackUrl) : null;
+    if (refusal) throw new InvalidInputError([{ path: ['input', 'callbackUrl'], message: refusal }]);
     const upload = params.video ? await receiveUpload(params.video, this.deps.storage) : null;
     try {
       return await this.record(apiKeyId, params, upload);

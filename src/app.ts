@@ -6,7 +6,6 @@ import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { createFetch } from '@whatwg-node/fetch';
 import { Redis } from 'ioredis';
 import { authenticate } from './auth/api-keys.js';
 import type { Config } from './config.js';
@@ -16,7 +15,8 @@ import { openDatabase } from './db/connect.js';
 import { GenerationService } from './generations/service.js';
 import { GenerationWorker } from './generations/worker.js';
 import { graphiqlOptions, renderGraphiQLPage } from './graphiql.js';
-import { bodyLimitExceeded, isMultipart, multipartLimits, securityPlugins, useBodyLimit } from './http/security.js';
+import { streamingUploadsFor } from './http/multipart.js';
+import { bodyLimitExceeded, isMultipart, securityPlugins, useBodyLimit } from './http/security.js';
 import { requestIdOf, trackRequest } from './http/request-id.js';
 import { createVideoHandler } from './http/videos.js';
 import { attachWebSocket } from './http/websocket.js';
@@ -227,13 +227,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         generationEvents: (id: string) => pubsub.subscribe('generationUpdated', id),
       }),
       batching: false,
-      fetchAPI: createFetch({ formDataLimits: multipartLimits(config) }),
       // Declared lengths are judged in bodyLimitExceeded (below) before yoga; useBodyLimit counts
       // chunked bodies.
       maxRequestBodySize: false,
       plugins: [
         ...securityPlugins(),
         useBodyLimit(config.maxUploadRequestBytes),
+        // Multipart (upload) requests: files go to disk as they arrive, never whole into memory.
+        streamingUploadsFor(config, storage),
         useTracing((context) => (context as RequestContext).requestId),
         usePrometheus({
           registry: metrics.registry,

@@ -70,6 +70,9 @@ const EnvSchema = z.object({
   MAX_REQUEST_BYTES: positiveInt.default(1024 * 1024),
   /** Largest multipart (upload) request read. Files between 50 MB and this get a typed error naming the limit; larger bodies are refused unread (413). */
   MAX_UPLOAD_REQUEST_BYTES: positiveInt.default(64 * 1024 * 1024),
+  /** Uploads being received at once, in one process and per API key; more are refused (429) before their body is read. */
+  MAX_CONCURRENT_UPLOADS: positiveInt.default(8),
+  MAX_CONCURRENT_UPLOADS_PER_KEY: positiveInt.default(2),
   /** Webhooks: tries per delivery, the first retry's delay (doubling after, capped at an hour), and each POST's timeout. */
   WEBHOOK_MAX_ATTEMPTS: positiveInt.default(8),
   WEBHOOK_RETRY_DELAY_SECONDS: positiveInt.default(10),
@@ -137,6 +140,7 @@ export interface Config {
   shutdownGraceMs: number;
   maxRequestBytes: number;
   maxUploadRequestBytes: number;
+  uploads: { maxConcurrent: number; maxConcurrentPerKey: number };
   webhooks: { maxAttempts: number; retryDelaySeconds: number; timeoutMs: number; allowPrivateNetworks: boolean };
   keyLimits: { perMinute: number; concurrent: number; dailyBudgetUsd: number | null };
   simulator: { queueMs: number; processingMs: number };
@@ -182,6 +186,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     maxRequestBytes: e.MAX_REQUEST_BYTES,
     maxUploadRequestBytes: e.MAX_UPLOAD_REQUEST_BYTES,
+    uploads: { maxConcurrent: e.MAX_CONCURRENT_UPLOADS, maxConcurrentPerKey: e.MAX_CONCURRENT_UPLOADS_PER_KEY },
     webhooks: {
       maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
       retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS,

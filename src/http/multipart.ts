@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { finished, Readable, Transform } from 'node:stream';
+import { finished, type Readable, Transform } from 'node:stream';
 import { Busboy, type BusboyFileStream } from '@fastify/busboy';
 import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import type { ServerContext } from '../context.js';
@@ -93,8 +93,9 @@ export function useStreamingUploads(options: StreamingUploadOptions): Plugin {
   const pending = new WeakMap<Request, RequestUploads>();
   return {
     onRequestParse({ request, serverContext, setRequestParser }) {
-      if (!isMultipartPost(request)) return;
       const { req, res } = serverContext as ServerContext;
+      // Requests that did not come through the Node server (yoga.fetch in-process) keep yoga's own parser.
+      if (!req || !isMultipartPost(request)) return;
       setRequestParser(async () => {
         const presented = request.headers.get('x-api-key') ?? '';
         const slot = options.slots.acquire(createHash('sha256').update(presented).digest('hex'));
@@ -104,9 +105,8 @@ export function useStreamingUploads(options: StreamingUploadOptions): Plugin {
         const uploads = new RequestUploads(slot.release);
         pending.set(request, uploads);
         res?.once('close', () => void uploads.dispose());
-        const body = req ?? (request.body ? Readable.from(request.body as unknown as AsyncIterable<Uint8Array>) : Readable.from([]));
         try {
-          return await parseMultipart(body, request.headers.get('content-type')!, options, uploads);
+          return await parseMultipart(req, request.headers.get('content-type')!, options, uploads);
         } catch (error) {
           await uploads.dispose();
           throw error;

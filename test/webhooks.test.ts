@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isPublicAddress } from '../src/net/address-policy.js';
 import { BLOCKED_BY_POLICY } from '../src/webhooks/delivery.js';
 import { signWebhook, verifyWebhookSignature } from '../src/webhooks/signature.js';
 import { CancelGenerationDocument, ExtendVideoDocument, WebhookAttemptsDocument, WebhookSigningSecretDocument } from './gql/graphql.js';
@@ -327,5 +328,19 @@ describe('webhooks without WEBHOOK_ALLOW_PRIVATE_NETWORKS: only public destinati
     }
     expect(receiver.got('rebound')).toEqual([]);
     expect(receiver.got('rebound-literal')).toEqual([]);
+  });
+});
+
+describe('the network policy for webhook destinations', () => {
+  it('allows public addresses only, including IPv6 forms that carry an internal IPv4 address', () => {
+    const internal = [
+      '127.0.0.1', '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.0.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '255.255.255.255',
+      '224.0.0.1', '192.0.2.1', '198.51.100.1', '203.0.113.1', '198.18.0.1', '240.0.0.1',
+      '::', '::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe', '::127.0.0.1', 'fd00::1', 'fc00::1', 'fe80::1', 'fe80::1%eth0', 'ff02::1',
+      '2001:db8::1', '64:ff9b::a00:1', '2002:7f00:1::1', '100::1', 'not-an-address',
+    ];
+    const external = ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1'];
+    expect(internal.filter((address) => isPublicAddress(address))).toEqual([]);
+    expect(external.filter((address) => !isPublicAddress(address))).toEqual([]);
   });
 });

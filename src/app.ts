@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { createPubSub, createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { createFetch } from '@whatwg-node/fetch';
 import { authenticate } from './auth/api-keys.js';
 import type { Config } from './config.js';
 import type { RequestContext, ServerContext } from './context.js';
@@ -18,7 +17,8 @@ import { sourceReachProblem, submitSourceUrls, type SourceReachProblem } from '.
 import { graphiqlOptions, renderGraphiQLPage } from './graphiql.js';
 import { useEntityLimits } from './http/entities.js';
 import { NotReady, useReadiness } from './http/readiness.js';
-import { bodyLimitExceeded, isMultipart, MAX_OPERATION_COST, multipartLimits, securityPlugins, useBodyLimit } from './http/security.js';
+import { streamingUploadsFor } from './http/multipart.js';
+import { bodyLimitExceeded, isMultipart, MAX_OPERATION_COST, securityPlugins, useBodyLimit } from './http/security.js';
 import { limitBodyTime, serverTimeouts } from './http/timeouts.js';
 import { maskedErrors, useMetricsToken, useStatusOnlyWithoutData, yogaLogging } from './http/yoga.js';
 import { requestIdOf, trackRequest } from './http/request-id.js';
@@ -144,9 +144,11 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       queue,
       logger,
       timeoutMs: config.webhooks.timeoutMs,
+      allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
       publicId: (id) => encodeGlobalID('Generation', id),
       videoUrl,
     });
+    cleanups.push(() => webhooks.close());
 
     const generations = new GenerationService({
       db,
@@ -223,7 +225,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         subscriptionSlots,
       }),
       batching: false,
-      fetchAPI: createFetch({ formDataLimits: multipartLimits(config) }),
       // Declared lengths are judged in bodyLimitExceeded (below) before yoga; useBodyLimit counts
       // chunked bodies.
       maxRequestBodySize: false,
@@ -232,6 +233,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         useEntityLimits({ maxRepresentations: config.maxEntityRepresentations, maxCost: MAX_OPERATION_COST }),
         useStatusOnlyWithoutData(),
         useBodyLimit(config.maxUploadRequestBytes),
+        // Multipart (upload) requests: files go to disk as they arrive, never whole into memory.
+        streamingUploadsFor(config, storage),
         useTracing((context) => (context as RequestContext).requestId),
         useMetricsToken(config.metricsToken),
         usePrometheus({

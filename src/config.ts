@@ -83,10 +83,19 @@ const EnvSchema = z.object({
   HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt.default(5_000),
   /** When set, /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. Unset: /metrics is open. */
   METRICS_TOKEN: optional(z.string().min(16)),
+  /** Uploads being received at once, in one process and per API key; more are refused (429) before their body is read. */
+  MAX_CONCURRENT_UPLOADS: positiveInt.default(8),
+  MAX_CONCURRENT_UPLOADS_PER_KEY: positiveInt.default(2),
   /** Webhooks: tries per delivery, the first retry's delay (doubling after, capped at an hour), and each POST's timeout. */
   WEBHOOK_MAX_ATTEMPTS: positiveInt.default(8),
   WEBHOOK_RETRY_DELAY_SECONDS: positiveInt.default(10),
   WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
+  /**
+   * Let callbackUrls reach loopback, private, link-local and other internal addresses. Off: such
+   * URLs are refused, and deliveries connect to public addresses only (no SSRF into the network
+   * the server runs in). For tests and local setups whose receivers run beside the server.
+   */
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: z.stringbool().default(false),
   /** On SIGTERM, how long running steps may take to finish before the process exits anyway. */
   SHUTDOWN_GRACE_MS: positiveInt.default(20_000),
   /** How often a worker looks for unfinished generations whose next step was lost. */
@@ -154,7 +163,8 @@ export interface Config {
   http: { headersTimeoutMs: number; requestTimeoutMs: number; uploadTimeoutMs: number; keepAliveTimeoutMs: number };
   /** Null: /metrics needs no credentials. */
   metricsToken: string | null;
-  webhooks: { maxAttempts: number; retryDelaySeconds: number; timeoutMs: number };
+  uploads: { maxConcurrent: number; maxConcurrentPerKey: number };
+  webhooks: { maxAttempts: number; retryDelaySeconds: number; timeoutMs: number; allowPrivateNetworks: boolean };
   keyLimits: { perMinute: number; concurrent: number; dailyBudgetUsd: number | null };
   maxSubscriptionsPerKey: number;
   simulator: { queueMs: number; processingMs: number };
@@ -209,7 +219,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     },
     metricsToken: e.METRICS_TOKEN ?? null,
-    webhooks: { maxAttempts: e.WEBHOOK_MAX_ATTEMPTS, retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS, timeoutMs: e.WEBHOOK_TIMEOUT_MS },
+    uploads: { maxConcurrent: e.MAX_CONCURRENT_UPLOADS, maxConcurrentPerKey: e.MAX_CONCURRENT_UPLOADS_PER_KEY },
+    webhooks: {
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      retryDelaySeconds: e.WEBHOOK_RETRY_DELAY_SECONDS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+    },
     keyLimits: { perMinute: e.RATE_LIMIT_PER_MINUTE, concurrent: e.MAX_CONCURRENT_PER_KEY, dailyBudgetUsd: e.DAILY_BUDGET_USD ?? null },
     maxSubscriptionsPerKey: e.MAX_SUBSCRIPTIONS_PER_KEY,
     simulator: { queueMs: e.SIMULATOR_QUEUE_MS, processingMs: e.SIMULATOR_PROCESSING_MS },

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { YogaInitialContext } from 'graphql-yoga';
 import type { ApiKeyIdentity } from './auth/api-keys.js';
 import type { Db } from './db/client.js';
@@ -28,4 +28,5 @@ export type Context = YogaInitialContext & RequestContext;
 /** What the Node server hands yoga with each request (absent for WebSocket operations). */
 export interface ServerContext {
   req?: IncomingMessage;
+  res?: ServerResponse;
 }

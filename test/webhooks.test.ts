@@ -1,10 +1,14 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeGlobalID } from '@pothos/plugin-relay';
+import { randomBytes } from 'node:crypto';
+import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
+import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isPublicAddress } from '../src/net/address-policy.js';
+import { BLOCKED_BY_POLICY } from '../src/webhooks/delivery.js';
 import { signWebhook, verifyWebhookSignature } from '../src/webhooks/signature.js';
 import { CancelGenerationDocument, ExtendVideoDocument, WebhookAttemptsDocument, WebhookSigningSecretDocument } from './gql/graphql.js';
-import { startStack, waitForTerminal, type Stack } from './helpers/stack.js';
+import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -66,7 +70,8 @@ beforeAll(async () => {
   receiver = new Receiver();
   await receiver.start();
   stack = await startStack({
-    env: { WEBHOOK_MAX_ATTEMPTS: '3', WEBHOOK_RETRY_DELAY_SECONDS: '1', WEBHOOK_TIMEOUT_MS: '2000', SWEEP_INTERVAL_MS: '500' },
+    // The receivers here run on 127.0.0.1, which the network policy refuses unless opted in.
+    env: { WEBHOOK_MAX_ATTEMPTS: '3', WEBHOOK_RETRY_DELAY_SECONDS: '1', WEBHOOK_TIMEOUT_MS: '2000', SWEEP_INTERVAL_MS: '500', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' },
   });
   const result = await stack.execute(WebhookSigningSecretDocument, {});
   secret = result.data!.webhookSigningSecret;
@@ -239,5 +244,103 @@ describe('webhooks', () => {
     expect(verifyWebhookSignature(secret, header, body, { now: sentAt + 301 })).toBe(false);
     expect(verifyWebhookSignature(secret, 'v1=deadbeef', body, { now: sentAt })).toBe(false);
     expect(verifyWebhookSignature(secret, undefined, body)).toBe(false);
+  });
+});
+
+describe('webhooks without WEBHOOK_ALLOW_PRIVATE_NETWORKS: only public destinations', () => {
+  let guarded: Stack;
+
+  beforeAll(async () => {
+    guarded = await startStack({ env: { WEBHOOK_MAX_ATTEMPTS: '3', WEBHOOK_RETRY_DELAY_SECONDS: '1', WEBHOOK_TIMEOUT_MS: '2000' } });
+  });
+
+  afterAll(async () => {
+    await guarded?.close();
+  });
+
+  it('refuses callbackUrls that are, or resolve to, internal addresses, before anything is recorded or spent', async () => {
+    const port = new URL(receiver.url).port;
+    const internal = [
+      `http://127.0.0.1:${port}/refused`,
+      `http://localhost:${port}/refused`,
+      'http://169.254.169.254/latest/meta-data/',
+      'http://10.0.0.1/hook',
+      'http://172.16.5.4/hook',
+      'http://192.168.1.1/hook',
+      'http://100.64.0.1/hook',
+      'http://0.0.0.0/hook',
+      'http://0x7f.1/hook',
+      `http://[::1]:${port}/refused`,
+      `http://[::ffff:127.0.0.1]:${port}/refused`,
+      `http://[::ffff:7f00:1]:${port}/refused`,
+      'http://[fd00::1]/hook',
+      'http://[fe80::1]/hook',
+      'https://[::]/hook',
+    ];
+    const generations = await guarded.app.db.generation.count();
+    const submitted = submissions(guarded).length;
+    for (const callbackUrl of internal) {
+      const result = await guarded.execute(ExtendVideoDocument, { input: { videoUrl: 'https://example.com/source.mp4', prompt: 'p', callbackUrl } });
+      const answer = result.data!.extendVideo;
+      expect(answer.__typename, callbackUrl).toBe('InvalidInputError');
+      if (answer.__typename === 'InvalidInputError') {
+        expect(answer.fields, callbackUrl).toEqual([{ path: ['input', 'callbackUrl'], message: expect.stringMatching(/^must point to a public internet address/) }]);
+      }
+    }
+    expect(await guarded.app.db.generation.count()).toBe(generations);
+    expect(submissions(guarded).length).toBe(submitted);
+    expect(receiver.got('refused')).toEqual([]);
+  });
+
+  it('checks the address again when it connects: a destination that now resolves to loopback is blocked, recorded as such and not retried', async () => {
+    const apiKey = await guarded.app.db.apiKey.findFirstOrThrow();
+    const port = new URL(receiver.url).port;
+    // As if these URLs had pointed to public addresses when the generations were accepted, and
+    // their names had been rebound to 127.0.0.1 since (or rows recorded while the opt-in was on).
+    const destinations = { rebound: `http://localhost:${port}/rebound`, literal: `http://127.0.0.1:${port}/rebound-literal` };
+    for (const [name, callbackUrl] of Object.entries(destinations)) {
+      const id = uuidv7();
+      await guarded.app.db.generation.create({
+        data: {
+          id,
+          apiKeyId: apiKey.id,
+          status: 'FAILED',
+          prompt: 'p',
+          duration: 5,
+          quality: 'Q540P',
+          motionMode: 'NORMAL',
+          sourceVideoUrl: 'https://example.com/source.mp4',
+          callbackUrl,
+          paramsHash: 'x',
+          plannedVideoId: randomBytes(16).toString('base64url'),
+          errorCode: 'UPSTREAM_REJECTED',
+          completedAt: new Date(),
+        },
+      });
+      await guarded.app.queue.enqueueWebhook(id);
+      const globalId = encodeGlobalID('Generation', id);
+      const read = async () => (await guarded.execute(WebhookAttemptsDocument, { id: globalId })).data!.generation!.webhookAttempts;
+      await expect.poll(read, { timeout: 20_000 }).toHaveLength(1);
+      // Past the first two retry delays (1 s, 2 s): a blocked destination is not tried again.
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      const recorded = await read();
+      expect(recorded, name).toMatchObject([{ attempt: 1, url: callbackUrl, statusCode: null, error: BLOCKED_BY_POLICY, succeeded: false }]);
+    }
+    expect(receiver.got('rebound')).toEqual([]);
+    expect(receiver.got('rebound-literal')).toEqual([]);
+  });
+});
+
+describe('the network policy for webhook destinations', () => {
+  it('allows public addresses only, including IPv6 forms that carry an internal IPv4 address', () => {
+    const internal = [
+      '127.0.0.1', '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.0.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '255.255.255.255',
+      '224.0.0.1', '192.0.2.1', '198.51.100.1', '203.0.113.1', '198.18.0.1', '240.0.0.1',
+      '::', '::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe', '::127.0.0.1', 'fd00::1', 'fc00::1', 'fe80::1', 'fe80::1%eth0', 'ff02::1',
+      '2001:db8::1', '64:ff9b::a00:1', '2002:7f00:1::1', '100::1', 'not-an-address',
+    ];
+    const external = ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1'];
+    expect(internal.filter((address) => isPublicAddress(address))).toEqual([]);
+    expect(external.filter((address) => !isPublicAddress(address))).toEqual([]);
   });
 });

@@ -37,8 +37,12 @@ export interface GenerationServiceDeps {
    * null when it can. Asked per request: the answer is known only once the server listens.
    */
   sourceUnreachable?(): string | null;
-  /** Told when a generation ends, for its webhook. */
-  webhooks?: { generationEnded(generation: Pick<Generation, 'id' | 'callbackUrl'>): Promise<void> };
+  /** Told when a generation ends, for its webhook; judges callbackUrls before they are recorded. */
+  webhooks?: {
+    generationEnded(generation: Pick<Generation, 'id' | 'callbackUrl'>): Promise<void>;
+    /** Why a callbackUrl may not be used (it reaches an internal address), or null. */
+    destinationRefusal(callbackUrl: string): Promise<string | null>;
+  };
 }
 
 /** A chained input's source, as looked up once per request. */
@@ -110,6 +114,8 @@ export class GenerationService {
     // Refused before the upload is read or anything is recorded: the generation would fail upstream.
     const unreachable = params.videoUrl ? null : this.deps.sourceUnreachable?.();
     if (unreachable) throw new InvalidInputError([{ path: ['input', params.video ? 'video' : 'sourceGenerationId'], message: unreachable }]);
+    const refusal = params.callbackUrl ? await this.deps.webhooks?.destinationRefusal(params.callbackUrl) : null;
+    if (refusal) throw new InvalidInputError([{ path: ['input', 'callbackUrl'], message: refusal }]);
     const upload = params.video ? await receiveUpload(params.video, this.deps.storage) : null;
     try {
       return await this.record(apiKeyId, params, source, upload);

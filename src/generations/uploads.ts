@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,42 +17,86 @@ export interface ReceivedUpload {
   contentType: 'video/mp4' | 'video/quicktime';
 }
 
-const PATH = ['input', 'video'];
-const invalid = (message: string) => new InvalidInputError([{ path: PATH, message }]);
+/**
+ * A file written to a temporary file as it arrived, hashed and counted on the way. Bytes past
+ * the largest source video are counted but not kept, so `size` is the file's real size while the
+ * disk holds at most SOURCE_VIDEO_MAX_BYTES of it. Whoever spooled it removes `path`.
+ */
+export class SpooledFile implements UploadedFile {
+  constructor(
+    readonly name: string,
+    readonly type: string,
+    readonly path: string,
+    readonly size: number,
+    /** Of the whole file; meaningful only when `complete`. */
+    readonly sha256: string,
+  ) {}
 
-class TooLarge extends Error {}
+  /** Whether every byte is on disk (the file is not over the source limit). */
+  get complete(): boolean {
+    return this.size <= SOURCE_VIDEO_MAX_BYTES;
+  }
+
+  stream(): ReadableStream<Uint8Array> {
+    return Readable.toWeb(createReadStream(this.path)) as ReadableStream<Uint8Array>;
+  }
+}
 
 /**
- * Writes an uploaded file to a temporary file (hashing it on the way) and checks it against
- * SourceVideoRules with a real MP4 parser. Throws InvalidInputError naming the broken limit;
- * nothing is kept then.
+ * Writes `source` to a new file in `dir` with backpressure (memory stays at a few stream buffers
+ * whatever the size). On failure (the source errors or is destroyed, the disk is full) the
+ * partial file is removed before this rejects.
+ */
+export async function spoolToFile(source: Readable, dir: string, meta: { name: string; type: string }): Promise<SpooledFile> {
+  const path = join(dir, `${randomBytes(12).toString('hex')}.upload.part`);
+  const handle = await open(path, 'wx');
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const keep = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      const kept = Math.max(0, Math.min(chunk.length, SOURCE_VIDEO_MAX_BYTES + 1 - bytes));
+      bytes += chunk.length;
+      if (kept === 0) return done();
+      const part = kept === chunk.length ? chunk : chunk.subarray(0, kept);
+      hash.update(part);
+      done(null, part);
+    },
+  });
+  try {
+    // Destroyed while the file was being opened: a pipeline would wait for events already past.
+    if (source.destroyed) throw new Error('the upload stopped before it was written');
+    await pipeline(source, keep, handle.createWriteStream());
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await rm(path, { force: true });
+    throw error;
+  }
+  return new SpooledFile(meta.name, meta.type, path, bytes, hash.digest('hex'));
+}
+
+const PATH = ['input', 'video'];
+const invalid = (message: string) => new InvalidInputError([{ path: PATH, message }]);
+const sizeRule = (bytes: number) => SourceVideoRules.shape.byteSize.safeParse(bytes).error?.issues[0]?.message;
+
+/**
+ * Checks an uploaded file against SourceVideoRules with a real MP4 parser. A file the HTTP layer
+ * already spooled (SpooledFile) is checked where it lies; any other is written to a temporary
+ * file first. Throws InvalidInputError naming the broken limit; a temporary file made here is
+ * not kept then.
  */
 export async function receiveUpload(file: UploadedFile, storage: VideoStorage): Promise<ReceivedUpload> {
-  const declared = SourceVideoRules.shape.byteSize.safeParse(file.size);
-  if (!declared.success) throw invalid(declared.error.issues[0]!.message);
+  const declared = sizeRule(file.size);
+  if (declared) throw invalid(declared);
 
-  const tempPath = join(await storage.tempDir(), `${randomBytes(12).toString('hex')}.upload.part`);
+  const spooled =
+    file instanceof SpooledFile
+      ? file
+      : await spoolToFile(Readable.from(file.stream() as unknown as AsyncIterable<Uint8Array>), await storage.tempDir(), { name: file.name, type: '' });
   try {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const count = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        bytes += chunk.length;
-        if (bytes > SOURCE_VIDEO_MAX_BYTES) return done(new TooLarge());
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
-    try {
-      await pipeline(Readable.from(file.stream() as unknown as AsyncIterable<Uint8Array>), count, createWriteStream(tempPath, { flags: 'wx' }));
-    } catch (error) {
-      if (error instanceof TooLarge) throw invalid(SourceVideoRules.shape.byteSize.safeParse(bytes).error?.issues[0]?.message ?? 'must be at most 50 MB');
-      throw error;
-    }
-
+    if (!spooled.complete) throw invalid(sizeRule(spooled.size) ?? 'must be at most 50 MB');
     let info;
     try {
-      info = await inspectMp4File(tempPath);
+      info = await inspectMp4File(spooled.path);
     } catch (error) {
       if (error instanceof NotMp4Error) throw invalid(`must be an MP4 or MOV file (${error.message})`);
       throw error;
@@ -60,20 +104,20 @@ export async function receiveUpload(file: UploadedFile, storage: VideoStorage): 
     const container = info.brand.trim() === 'qt' ? 'mov' : 'mp4';
     const checked = SourceVideoRules.safeParse({
       container,
-      byteSize: bytes,
+      byteSize: spooled.size,
       durationSeconds: info.durationSeconds,
       width: info.width,
       height: info.height,
     });
     if (!checked.success) throw new InvalidInputError(checked.error.issues.map((issue) => ({ path: PATH, message: issue.message })));
     return {
-      tempPath,
-      sha256: hash.digest('hex'),
+      tempPath: spooled.path,
+      sha256: spooled.sha256,
       video: checked.data,
       contentType: container === 'mov' ? 'video/quicktime' : 'video/mp4',
     };
   } catch (error) {
-    await rm(tempPath, { force: true });
+    if (spooled !== file) await rm(spooled.path, { force: true });
     throw error;
   }
 }

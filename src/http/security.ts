@@ -51,7 +51,8 @@ export function securityPlugins(): Plugin[] {
 export function useBodyLimit(maxBytes: number): Plugin {
   return {
     onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
-      if (request.headers.has('content-length')) return;
+      // Multipart bodies are counted by their own parser (src/http/multipart.ts).
+      if (request.headers.has('content-length') || /^multipart\/form-data\b/i.test(request.headers.get('content-type') ?? '')) return;
       const body = request.body;
       if (!requestParser || !body) return;
       let seen = 0;
@@ -81,7 +82,7 @@ export function isMultipart(req: IncomingMessage): boolean {
 /**
  * Refuses request bodies over `maxBytes` before anything reads them. JSON bodies must declare
  * their length, which every GraphQL client does. Multipart bodies may also arrive chunked
- * (streaming upload clients): the multipart parser's own limits bound those as it reads.
+ * (streaming upload clients): the multipart parser counts those as it reads.
  */
 export function bodyLimitExceeded(req: IncomingMessage, res: ServerResponse, maxBytes: number): boolean {
   if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return false;
@@ -97,9 +98,4 @@ export function bodyLimitExceeded(req: IncomingMessage, res: ServerResponse, max
   if (!/^\d+$/.test(length)) return reject(400, 'Invalid Content-Length');
   if (Number(length) > maxBytes) return reject(413, `Request bodies are limited to ${maxBytes} bytes`);
   return false;
-}
-
-/** Bounds what the multipart parser reads: the operation and map fields, and one file. */
-export function multipartLimits(config: { maxRequestBytes: number; maxUploadRequestBytes: number }) {
-  return { fieldSize: config.maxRequestBytes, fields: 8, files: 1, parts: 10, fileSize: config.maxUploadRequestBytes };
 }

@@ -1,8 +1,10 @@
+import { Agent, fetch } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
 import type { Db } from '../db/client.js';
 import type { Generation, Video } from '../generated/prisma/client.js';
 import type { JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
+import { hostIsAllowed, hostOf, isBlockedAddressError, publicOnlyConnector } from '../net/address-policy.js';
 import { SIGNATURE_HEADER, signWebhook } from './signature.js';
 
 export interface WebhookDeps {
@@ -10,6 +12,8 @@ export interface WebhookDeps {
   queue: JobQueue;
   logger: Logger;
   timeoutMs: number;
+  /** Whether callbackUrls may reach loopback, private and other internal addresses (tests, local setups). */
+  allowPrivateNetworks: boolean;
   /** The id clients know a generation by (its GraphQL global ID). */
   publicId(generationId: string): string;
   videoUrl(videoId: string): string;
@@ -57,13 +61,41 @@ export class WebhookDeliveryError extends Error {
   override readonly name = 'WebhookDeliveryError';
 }
 
+/** What an attempt refused by the network policy records: no address, port or resolver detail. */
+export const BLOCKED_BY_POLICY = 'blocked by the network policy for webhooks';
+
 /**
  * POSTs an ended generation to its callbackUrl, signed with its API key's secret. Scheduling
  * goes through the job queue, so deliveries survive restarts and are retried with backoff; every
  * attempt is recorded.
  */
 export class WebhookDeliverer {
-  constructor(private readonly deps: WebhookDeps) {}
+  /**
+   * Unless private networks are allowed, every connection's address is checked as it is opened,
+   * so a callbackUrl whose name later resolves elsewhere (DNS rebinding) still cannot reach an
+   * internal address.
+   */
+  private readonly agent: Agent;
+
+  constructor(private readonly deps: WebhookDeps) {
+    const timeoutMs = Math.min(deps.timeoutMs, 10_000);
+    this.agent = new Agent({ connect: deps.allowPrivateNetworks ? { timeout: timeoutMs } : publicOnlyConnector({ timeoutMs }) });
+  }
+
+  /**
+   * Why a callbackUrl may not be used, or null when it may: its host is, or resolves to, an
+   * address that is not on the public internet. Checked before a generation is recorded; the
+   * connection checks again when it delivers.
+   */
+  async destinationRefusal(callbackUrl: string): Promise<string | null> {
+    if (this.deps.allowPrivateNetworks) return null;
+    const allowed = await hostIsAllowed(hostOf(callbackUrl));
+    return allowed ? null : 'must point to a public internet address: loopback, private, link-local and other internal addresses are refused';
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
 
   /** Called after a generation ended; without a callbackUrl it does nothing. Failures are left to the sweep. */
   async generationEnded(generation: Pick<Generation, 'id' | 'callbackUrl'>): Promise<void> {
@@ -106,8 +138,10 @@ export class WebhookDeliverer {
     const started = performance.now();
     let statusCode: number | null = null;
     let failure: string | null = null;
+    let blocked = false;
     try {
       const response = await fetch(generation.callbackUrl, {
+        dispatcher: this.agent,
         method: 'POST',
         redirect: 'manual',
         signal: AbortSignal.timeout(this.deps.timeoutMs),
@@ -126,12 +160,22 @@ export class WebhookDeliverer {
       if (!response.ok) failure = `receiver answered HTTP ${response.status}`;
     } catch (error) {
       const cause = (error as Error & { cause?: Error }).cause;
-      failure = (error as Error).name === 'TimeoutError' ? `no answer within ${this.deps.timeoutMs} ms` : (cause?.message ?? (error as Error).message);
+      blocked = isBlockedAddressError(error);
+      failure = blocked
+        ? BLOCKED_BY_POLICY
+        : (error as Error).name === 'TimeoutError'
+          ? `no answer within ${this.deps.timeoutMs} ms`
+          : (cause?.message ?? (error as Error).message);
     }
     const durationMs = Math.round(performance.now() - started);
     await this.deps.db.webhookAttempt.create({
       data: { id: uuidv7(), generationId, attempt, event, url: generation.callbackUrl, statusCode, error: failure, durationMs, succeeded: failure === null },
     });
+    if (blocked) {
+      // Permanent: the destination will not become allowed by trying again.
+      this.deps.logger.warn({ generationId, attempt }, 'webhook not sent: its destination is blocked by the network policy; it is not retried');
+      return;
+    }
     if (failure !== null) {
       this.deps.logger.warn({ generationId, attempt, statusCode }, 'webhook delivery failed; it will be retried while attempts remain');
       throw new WebhookDeliveryError(failure);

@@ -174,7 +174,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         poll: config.poll,
         deadlineMs: config.generationDeadlineMs,
         maxVideoBytes: config.maxVideoBytes,
-        maxRetries: config.upstreamMaxRetries,
         onRetry: (code) => metrics.retries.inc({ code }),
         webhooks,
       });

@@ -61,13 +61,35 @@ describe('upstream status codes on submit', () => {
     expect(sent).toHaveLength(3);
   });
 
-  it('a persistent 5xx fails as UPSTREAM_UNAVAILABLE after the configured retries', async () => {
-    stack.segmind.faults.inject('submit', { kind: 'http', status: 502 }, 10);
-    const { generation, sent } = await run('down');
-    stack.segmind.faults.clear();
-    expect(generation.status).toBe('FAILED');
-    expect(generation.error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', upstreamStatus: 502 });
-    expect(sent).toHaveLength(4); // the first try and UPSTREAM_MAX_RETRIES=3 more
+  it('more consecutive 5xx than any fixed retry count only delay the generation', async () => {
+    stack.segmind.faults.inject('submit', { kind: 'http', status: 502 }, 6);
+    const { generation, sent } = await run('long outage');
+    expect(generation.status).toBe('SUCCEEDED');
+    expect(sent).toHaveLength(7);
+  });
+
+  it('a 5xx that lasts until GENERATION_DEADLINE_MS fails as UPSTREAM_UNAVAILABLE, named at the deadline', async () => {
+    const short = await startStack({ env: { GENERATION_DEADLINE_MS: '2000' } });
+    try {
+      short.segmind.faults.inject('submit', { kind: 'http', status: 502 }, 1000);
+      const startedAt = Date.now();
+      const result = await short.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'down' } });
+      const extended = result.data!.extendVideo;
+      if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+      const generation = await waitForTerminal(short, extended.generation.id);
+      expect(generation.status).toBe('FAILED');
+      expect(generation.error!.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect(generation.error!.message).toContain('deadline');
+      expect(generation.retrying).toBeNull();
+      // Retried all along, and given up at the deadline (not before, not long after).
+      expect(submissions(short).length).toBeGreaterThan(3);
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(1900);
+      expect(Date.now() - startedAt).toBeLessThan(6000);
+      expect(short.segmind.jobs()).toHaveLength(0);
+    } finally {
+      short.segmind.faults.clear();
+      await short.close();
+    }
   });
 
   it('a submit whose answer is lost is not sent again (it may have been billed)', async () => {
@@ -167,7 +189,7 @@ describe('deadline and flapping', () => {
 
 describe('circuit breaker', () => {
   it('opens after consecutive server failures, pauses calls, reports it in /ready, and closes again', async () => {
-    const flaky = await startStack({ env: { UPSTREAM_CIRCUIT_THRESHOLD: '2', UPSTREAM_CIRCUIT_COOLDOWN_MS: '1500', UPSTREAM_MAX_RETRIES: '10' } });
+    const flaky = await startStack({ env: { UPSTREAM_CIRCUIT_THRESHOLD: '2', UPSTREAM_CIRCUIT_COOLDOWN_MS: '1500' } });
     try {
       flaky.segmind.faults.inject('submit', { kind: 'http', status: 503 }, 2);
       const result = await flaky.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'through an outage' } });

@@ -79,7 +79,6 @@ export async function startStack(
     DATA_DIR: dataDir,
     POLL_INTERVAL_MS: '100',
     POLL_MAX_INTERVAL_MS: '300',
-    UPSTREAM_MAX_RETRIES: '3',
     UPSTREAM_TIMEOUT_MS: '5000',
     NODE_ENV: 'test',
     // Per-key limits get their own tests; elsewhere they would only get in the way.

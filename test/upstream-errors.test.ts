@@ -1,6 +1,17 @@
+import { decodeGlobalID } from '@pothos/plugin-relay';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApp, type App } from '../src/app.js';
 import { ExtendVideoDocument } from './gql/graphql.js';
 import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
+
+async function waitUntil(check: () => boolean | Promise<boolean>) {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('timed out');
+}
 
 let stack: Stack;
 beforeAll(async () => {
@@ -108,6 +119,32 @@ describe('upstream status codes on submit', () => {
   });
 });
 
+describe('jobs that Segmind ran and failed', () => {
+  it('a failed job (422 on /status) is GENERATION_FAILED with its own text, its cost, and upstreamStatus FAILED', async () => {
+    stack.segmind.failNextJob('PixVerse could not extend this clip');
+    const { generation, sent } = await run('fails upstream');
+    expect(generation.status).toBe('FAILED');
+    expect(generation.upstreamStatus).toBe('FAILED');
+    expect(generation.error).toEqual({ code: 'GENERATION_FAILED', message: 'PixVerse could not extend this clip', upstreamStatus: 422 });
+    const job = stack.segmind.jobs().find((j) => j.params.prompt === 'fails upstream')!;
+    expect(job.status).toBe('FAILED');
+    expect(generation.cost).toBe(job.cost);
+    // /status carried the whole answer: the result was not fetched.
+    expect(stack.segmind.requests.filter((r) => r.path === `/v2/requests/${job.requestId}`)).toHaveLength(0);
+    expect(sent).toHaveLength(1);
+  });
+
+  it('a 422 on /status whose body says FAILED is the job failing, not a refused request', async () => {
+    const body = JSON.stringify({ status: 'FAILED', error: 'Segmind says the job failed', metrics: { cost: 0, inference_time: 1.5 } });
+    stack.segmind.faults.inject('status', { kind: 'http', status: 422, body });
+    const { generation } = await run('status says failed');
+    expect(generation.status).toBe('FAILED');
+    expect(generation.upstreamStatus).toBe('FAILED');
+    expect(generation.error).toEqual({ code: 'GENERATION_FAILED', message: 'Segmind says the job failed', upstreamStatus: 422 });
+    expect(generation.cost).toBe(0);
+  });
+});
+
 describe('faults after submission', () => {
   it('status poll errors are retried without resubmitting', async () => {
     stack.segmind.faults.inject('status', { kind: 'http', status: 500 }, 2);
@@ -184,6 +221,82 @@ describe('deadline and flapping', () => {
     } finally {
       await slow.close();
     }
+  });
+});
+
+describe('the deadline never discards a result', () => {
+  it('after an outage longer than the deadline, a job Segmind finished is collected and one it failed is recorded', async () => {
+    const s = await startStack({ segmind: { processingMs: 800 } });
+    let worker: App | undefined;
+    try {
+      const start = async (prompt: string) => {
+        const result = await s.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt } });
+        const extended = result.data!.extendVideo;
+        if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+        const id = decodeGlobalID(extended.generation.id).id;
+        await waitUntil(async () => (await s.app.db.generation.findUniqueOrThrow({ where: { id } })).upstreamRequestId !== null);
+        return extended.generation.id;
+      };
+      const finished = await start('finished during the outage');
+      s.segmind.failNextJob('PixVerse could not extend this clip');
+      const failed = await start('failed during the outage');
+
+      // The outage: no worker runs while both jobs end at Segmind and the deadline passes.
+      await s.app.queue.stop({ graceful: true });
+      await waitUntil(() => s.segmind.jobs().every((job) => job.status === 'COMPLETED' || job.status === 'FAILED'));
+      await s.app.db.$executeRaw`UPDATE "Generation" SET "createdAt" = now() - interval '2 hours'`;
+      const logger = pino({ level: 'debug' }, { write: (line: string) => void s.logs.push(line) });
+      worker = await startApp(s.config, { logger, http: false });
+
+      const done = await waitForTerminal(s, finished);
+      expect(done.status).toBe('SUCCEEDED');
+      expect(done.upstreamStatus).toBe('COMPLETED');
+      expect(done.video!.byteSize).toBeGreaterThan(0);
+      const ranAndFailed = await waitForTerminal(s, failed);
+      expect(ranAndFailed.status).toBe('FAILED');
+      expect(ranAndFailed.error).toMatchObject({ code: 'GENERATION_FAILED', message: 'PixVerse could not extend this clip' });
+      expect(ranAndFailed.upstreamStatus).toBe('FAILED');
+      expect(submissions(s)).toHaveLength(2);
+    } finally {
+      await worker?.close();
+      await s.close();
+    }
+  });
+});
+
+describe('rate limits that reset after the deadline', () => {
+  let short: Stack;
+  beforeAll(async () => {
+    short = await startStack({ env: { GENERATION_DEADLINE_MS: '4000' } });
+  });
+  afterAll(() => short?.close());
+
+  const inADay = () => ({ 'x-rate-limit-reset-at-utc': new Date(Date.now() + 24 * 3600_000).toISOString() });
+
+  it('a 429 on submit whose reset is a day away ends the generation as RATE_LIMITED, saying so, without waiting', async () => {
+    short.segmind.faults.inject('submit', { kind: 'http', status: 429, headers: inADay() });
+    const startedAt = Date.now();
+    const result = await short.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'limited for a day' } });
+    const extended = result.data!.extendVideo;
+    if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+    const generation = await waitForTerminal(short, extended.generation.id);
+    expect(generation.status).toBe('FAILED');
+    expect(generation.error!.code).toBe('RATE_LIMITED');
+    expect(generation.error!.message).toMatch(/rate limit resets at .* after this generation's deadline/);
+    expect(Date.now() - startedAt).toBeLessThan(4000);
+    expect(short.segmind.jobs()).toHaveLength(0);
+  });
+
+  it('a 429 on a status poll whose reset is a day away ends the generation too', async () => {
+    short.segmind.faults.inject('status', { kind: 'http', status: 429, headers: inADay() });
+    const result = await short.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'polls limited for a day' } });
+    const extended = result.data!.extendVideo;
+    if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+    const generation = await waitForTerminal(short, extended.generation.id);
+    expect(generation.status).toBe('FAILED');
+    expect(generation.error!.code).toBe('RATE_LIMITED');
+    expect(generation.error!.message).toContain("after this generation's deadline");
+    expect(submissions(short).filter((r) => (r.body as { prompt?: string }).prompt === 'polls limited for a day')).toHaveLength(1);
   });
 });
 

@@ -25,7 +25,7 @@ import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { schema } from './schema/index.js';
 import { createVideoStorage } from './storage/index.js';
-import { removeStaleTempFiles } from './storage/storage.js';
+import { removeStaleTempFiles, type VideoStorage } from './storage/storage.js';
 import { CreditGauge } from './upstream/credits.js';
 import { SegmindClient } from './upstream/segmind.js';
 import { startSimulator, type SimulatorHandle } from './upstream/simulator/index.js';
@@ -52,6 +52,8 @@ export interface AppOptions {
   worker?: boolean;
   /** Serve HTTP (default true); `npm run worker` runs without it. */
   http?: boolean;
+  /** Wraps the configured video storage (tests use it to make writes fail). */
+  wrapStorage?: (storage: VideoStorage) => VideoStorage;
 }
 
 /** Starts everything extendql needs, in dependency order, and returns a handle to stop it. */
@@ -114,7 +116,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     cleanups.push(() => segmind.close());
 
-    const { storage, description: storageDescription, close: closeStorage } = createVideoStorage(config);
+    const configured = createVideoStorage(config);
+    const { description: storageDescription, close: closeStorage } = configured;
+    const storage = options.wrapStorage?.(configured.storage) ?? configured.storage;
     cleanups.push(async () => closeStorage());
     logger.info({ storage: storageDescription }, 'video storage');
     const stale = await removeStaleTempFiles(await storage.tempDir(), 60 * 60_000);

@@ -6,7 +6,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
 import { inspectMp4File, NotMp4Error, type Mp4Info } from './mp4.js';
-import { asStorageError, type VideoStorage } from './storage.js';
+import { asStorageError, StorageError, type VideoStorage } from './storage.js';
 
 export interface DownloadedVideo extends Mp4Info {
   byteSize: number;
@@ -149,6 +149,9 @@ async function fetchToFile(url: string, part: string, options: DownloadOptions):
   const where = redact(url);
   const { response, offset, total } = await requestOutput(url, (await sizeOf(part)) ?? 0, options);
   const { statusCode, body } = response;
+  // Listen at once: the body may fail while the file is being opened.
+  let bodyError: unknown;
+  body.once('error', (err) => (bodyError ??= err));
   const hash = createHash('sha256');
   let byteSize = offset;
   let file: FileHandle;
@@ -180,17 +183,18 @@ async function fetchToFile(url: string, part: string, options: DownloadOptions):
       void (flushing ?? Promise.resolve()).then(() => callback());
     },
   });
-  let bodyError: unknown;
-  body.once('error', (err) => (bodyError ??= err));
   try {
     await pipeline(body, meter, sink, { signal });
   } catch (err) {
     if (err instanceof DownloadError || signal?.aborted) throw err;
+    // A failing disk first: pipeline hands the file's error to the body too.
+    const local = asStorageError(err);
+    if (local instanceof StorageError) throw local;
     // An error from the response body (socket reset, length mismatch) means the transfer was cut short.
     if (err === bodyError) {
       throw new DownloadError(`download of ${where} was cut short after ${byteSize} bytes: ${(err as Error).message}`, 'OUTPUT_TRUNCATED', statusCode, { cause: err });
     }
-    throw asStorageError(err); // local I/O failure: not the origin's fault
+    throw err; // another local failure: not the origin's fault
   }
   if (total !== undefined && byteSize !== total) {
     throw new DownloadError(`expected ${total} bytes from ${where}, got ${byteSize}`, 'OUTPUT_TRUNCATED', statusCode);

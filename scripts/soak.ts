@@ -184,8 +184,8 @@ ${figures.map(([name, value]) => `| ${name} | ${value} |`).join('\n')}
 "Lost" counts accepted calls without a terminal generation; "duplicate billable submissions" counts
 jobs the fake accepted beyond the first for one generation.
 Injected faults wait in per-route queues of the fake and hit the next requests on that route, so
-they arrive in clusters; a generation that meets more consecutive faults than
-\`UPSTREAM_MAX_RETRIES\` fails with the reason shown rather than being retried forever. The load
+they arrive in clusters; transient faults only delay a generation (they are retried until
+\`GENERATION_DEADLINE_MS\`), so one fails for them only if they last until its deadline. The load
 generator, the fake (which also encodes the MP4s) and the server share the machine's cores, so the
 mutation latency here is a figure under heavy contention, not a benchmark.
 `;

@@ -83,6 +83,8 @@ describe('storage failures', () => {
     expect(done.retrying).toBeNull();
     expect(failing!.puts).toBeGreaterThan(1);
     expect(outputGets(stack)).toHaveLength(1);
+    // The kept download goes with the generation.
+    expect(await readdir(join(stack.config.storageDir, '.tmp'))).toEqual([]);
   });
 
   it.skipIf(process.getuid?.() !== 0)(

@@ -3,7 +3,7 @@ import type { Db } from '../db/client.js';
 import type { Generation } from '../generated/prisma/client.js';
 import type { StepOutcome } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
-import { downloadVideo, type DownloadedVideo } from '../storage/download.js';
+import { discardKeptDownload, downloadVideo, type DownloadedVideo } from '../storage/download.js';
 import type { VideoStorage } from '../storage/storage.js';
 import { UpstreamError, type SegmindClient, type UpstreamJobStatus, type UpstreamMetrics } from '../upstream/segmind.js';
 import type { GenerationEvents } from './events.js';
@@ -277,6 +277,8 @@ export class GenerationWorker {
     });
     if (count === 1) {
       this.deps.logger.warn({ generationId: generation.id, code: failure.code }, 'generation failed');
+      // A copy that was under way will not be tried again: drop what it kept.
+      await discardKeptDownload(this.deps.storage, generation.plannedVideoId).catch(() => {});
       this.deps.events.generationUpdated(generation.id);
       await this.deps.webhooks?.generationEnded(generation);
     }

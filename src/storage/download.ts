@@ -87,6 +87,12 @@ export async function downloadVideo(url: string, storage: VideoStorage, key: str
   }
 }
 
+/** Removes what a download under `tempName` kept for its next try (once there will be none). */
+export async function discardKeptDownload(storage: VideoStorage, tempName: string): Promise<void> {
+  const dir = await storage.tempDir();
+  await Promise.all([rm(join(dir, `${tempName}.part`), { force: true }), rm(join(dir, `${tempName}.complete`), { force: true })]);
+}
+
 async function inspect(path: string, where: string): Promise<Mp4Info> {
   try {
     return await inspectMp4File(path);

@@ -73,10 +73,21 @@ describe('upstream status codes on submit', () => {
   });
 
   it('more consecutive 5xx than any fixed retry count only delay the generation', async () => {
-    stack.segmind.faults.inject('submit', { kind: 'http', status: 502 }, 6);
-    const { generation, sent } = await run('long outage');
-    expect(generation.status).toBe('SUCCEEDED');
-    expect(sent).toHaveLength(7);
+    // A 20 s deadline caps the backoff at 2 s; the old fixed limit was 8 retries.
+    const patient = await startStack({ env: { GENERATION_DEADLINE_MS: '20000' } });
+    try {
+      patient.segmind.faults.inject('submit', { kind: 'http', status: 502 }, 10);
+      const result = await patient.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'long outage' } });
+      const extended = result.data!.extendVideo;
+      if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+      const generation = await waitForTerminal(patient, extended.generation.id);
+      expect(generation.status).toBe('SUCCEEDED');
+      expect(generation.retrying).toBeNull();
+      expect(submissions(patient)).toHaveLength(11);
+      expect(patient.segmind.jobs()).toHaveLength(1);
+    } finally {
+      await patient.close();
+    }
   });
 
   it('a 5xx that lasts until GENERATION_DEADLINE_MS fails as UPSTREAM_UNAVAILABLE, named at the deadline', async () => {

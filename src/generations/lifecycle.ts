@@ -70,13 +70,22 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number, factor
 /** The longest wait between two tries of a failing step. */
 export const MAX_BACKOFF_MS = 60_000;
 
+/** Backoff is capped at a tenth of the deadline too, so a short deadline still gets about ten tries. */
+export const maxBackoffMs = (deadlineMs: number, baseMs: number) => Math.min(MAX_BACKOFF_MS, Math.max(baseMs, deadlineMs / 10));
+
 export type RetryPlan = { wait: true; afterMs: number; at: Date } | { wait: false; failure: StepFailure };
 
 /**
  * When to try again after a transient failure, or the truthful failure when no try can come
  * before the deadline: the last transient reason, saying that the deadline ended the waiting.
  */
-export function planRetry(verdict: Extract<Verdict, { retry: true }>, attempt: number, deadlineAt: Date, baseMs: number, now = Date.now()): RetryPlan {
+export function planRetry(
+  verdict: Extract<Verdict, { retry: true }>,
+  attempt: number,
+  deadlineAt: Date,
+  backoff: { baseMs: number; maxMs: number },
+  now = Date.now(),
+): RetryPlan {
   const { failure, notBefore } = verdict;
   const deadline = deadlineAt.toISOString();
   if (notBefore && notBefore.getTime() > deadlineAt.getTime()) {
@@ -89,7 +98,7 @@ export function planRetry(verdict: Extract<Verdict, { retry: true }>, attempt: n
   if (now >= deadlineAt.getTime()) return { wait: false, failure: atDeadline(failure, deadline) };
   // A reset time is waited out, plus up to a second of jitter so waiting steps don't return together.
   const untilReset = notBefore ? notBefore.getTime() - now + Math.random() * 1000 : 0;
-  const afterMs = Math.round(Math.min(Math.max(backoffMs(attempt, baseMs, MAX_BACKOFF_MS), untilReset), deadlineAt.getTime() - now));
+  const afterMs = Math.round(Math.min(Math.max(backoffMs(attempt, backoff.baseMs, backoff.maxMs), untilReset), deadlineAt.getTime() - now));
   return { wait: true, afterMs, at: new Date(now + afterMs) };
 }
 

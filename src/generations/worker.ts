@@ -7,7 +7,7 @@ import { discardKeptDownload, downloadVideo, type DownloadedVideo } from '../sto
 import type { VideoStorage } from '../storage/storage.js';
 import { UpstreamError, type SegmindClient, type UpstreamJobStatus, type UpstreamMetrics } from '../upstream/segmind.js';
 import type { GenerationEvents } from './events.js';
-import { atDeadline, backoffMs, isStepError, judge, planRetry, type StepError, type StepFailure } from './lifecycle.js';
+import { atDeadline, backoffMs, isStepError, judge, maxBackoffMs, planRetry, type StepError, type StepFailure } from './lifecycle.js';
 import { toSegmindRequest } from './rules.js';
 
 export { backoffMs, type StepFailure } from './lifecycle.js';
@@ -244,7 +244,8 @@ export class GenerationWorker {
   /** Waits (visibly, with backoff, within the deadline) after a transient failure, or fails for good. */
   private async transient(generation: Generation, error: StepError): Promise<StepOutcome> {
     const verdict = judge(error, !generation.upstreamRequestId);
-    const plan = verdict.retry ? planRetry(verdict, generation.retryCount, this.deadlineOf(generation), this.deps.poll.initialMs) : verdict;
+    const backoff = { baseMs: this.deps.poll.initialMs, maxMs: maxBackoffMs(this.deps.deadlineMs, this.deps.poll.initialMs) };
+    const plan = verdict.retry ? planRetry(verdict, generation.retryCount, this.deadlineOf(generation), backoff) : verdict;
     if (!('wait' in plan) || !plan.wait) return this.fail(generation, plan.failure);
     const { code, message } = verdict.failure;
     await this.deps.db.generation.update({

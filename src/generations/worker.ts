@@ -37,8 +37,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ACTIVE = { in: ['QUEUED' as const, 'RUNNING' as const] };
 /** Written by every step that succeeds and by every end: nothing is being waited for any more. */
 const NOT_RETRYING = { retryCount: 0, retryCode: null, retryMessage: null, retryAt: null };
-/** A request_id whose save fails is retried at least this long, even past the deadline: it names a billed job. */
-const SAVE_REQUEST_ID_MIN_MS = 60_000;
+/**
+ * A request_id whose save fails is retried until the deadline, but at least a minute (it names a
+ * billed job) and at most half an hour (well within the job engine's one-hour expiry of a step).
+ */
+const SAVE_REQUEST_ID_MS = { min: 60_000, max: 30 * 60_000 };
 
 /**
  * Advances one generation by one step. Every step re-reads the row, so steps are safe to repeat
@@ -117,7 +120,8 @@ export class GenerationWorker {
     }
     // Logged before anything else can fail: if the save below never succeeds, the billed job is named here.
     this.deps.logger.info({ generationId: generation.id, requestId: accepted.requestId }, 'submitted to Segmind');
-    await this.saveRequestId(generation, accepted, Math.max(deadlineAt.getTime(), Date.now() + SAVE_REQUEST_ID_MIN_MS));
+    const now = Date.now();
+    await this.saveRequestId(generation, accepted, Math.min(Math.max(deadlineAt.getTime(), now + SAVE_REQUEST_ID_MS.min), now + SAVE_REQUEST_ID_MS.max));
     // Subscribers learn that Segmind has it (usually QUEUED there).
     this.deps.events.generationUpdated(generation.id);
     return again(this.deps.poll.initialMs);
@@ -248,10 +252,11 @@ export class GenerationWorker {
     const plan = verdict.retry ? planRetry(verdict, generation.retryCount, this.deadlineOf(generation), backoff) : verdict;
     if (!('wait' in plan) || !plan.wait) return this.fail(generation, plan.failure);
     const { code, message } = verdict.failure;
-    await this.deps.db.generation.update({
-      where: { id: generation.id },
+    const { count } = await this.deps.db.generation.updateMany({
+      where: { id: generation.id, status: ACTIVE },
       data: { retryCount: { increment: 1 }, retryCode: code, retryMessage: message, retryAt: plan.at },
     });
+    if (count === 0) return done; // canceled meanwhile: nothing to wait for
     this.deps.onRetry?.(code);
     this.deps.logger.warn({ generationId: generation.id, code, attempt: generation.retryCount + 1, afterMs: plan.afterMs }, 'transient failure; retrying');
     this.deps.events.generationUpdated(generation.id);

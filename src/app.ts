@@ -31,7 +31,7 @@ import { startRedisEvents } from './realtime/redis.js';
 import { SubscriptionSlots } from './realtime/subscription-slots.js';
 import { schema } from './schema/index.js';
 import { createVideoStorage } from './storage/index.js';
-import { removeStaleTempFiles } from './storage/storage.js';
+import { removeStaleTempFiles, type VideoStorage } from './storage/storage.js';
 import { CreditGauge } from './upstream/credits.js';
 import { SegmindClient } from './upstream/segmind.js';
 import { startSimulator, type SimulatorHandle } from './upstream/simulator/index.js';
@@ -58,6 +58,8 @@ export interface AppOptions {
   worker?: boolean;
   /** Serve HTTP (default true); `npm run worker` runs without it. */
   http?: boolean;
+  /** Wraps the configured video storage (tests use it to make writes fail). */
+  wrapStorage?: (storage: VideoStorage) => VideoStorage;
 }
 
 /** Starts everything extendql needs, in dependency order, and returns a handle to stop it. */
@@ -120,7 +122,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     cleanups.push(() => segmind.close());
 
-    const { storage, description: storageDescription, close: closeStorage } = await createVideoStorage(config);
+    const configured = await createVideoStorage(config);
+    const { description: storageDescription, close: closeStorage } = configured;
+    const storage = options.wrapStorage?.(configured.storage) ?? configured.storage;
     cleanups.push(async () => closeStorage());
     logger.info({ storage: storageDescription }, 'video storage');
     const stale = await removeStaleTempFiles(await storage.tempDir(), 60 * 60_000);
@@ -175,7 +179,6 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         poll: config.poll,
         deadlineMs: config.generationDeadlineMs,
         maxVideoBytes: config.maxVideoBytes,
-        maxRetries: config.upstreamMaxRetries,
         onRetry: (code) => metrics.retries.inc({ code }),
         webhooks,
         sourceUrl: submitSourceUrls({ db, storage, deadlineMs: config.generationDeadlineMs, logger }),

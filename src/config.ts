@@ -50,12 +50,14 @@ const EnvSchema = z.object({
   POLL_BACKOFF: z.coerce.number().min(1).default(1),
   /** How long one upstream HTTP call may take before it counts as a timeout. */
   UPSTREAM_TIMEOUT_MS: positiveInt.default(30_000),
-  /** Transient upstream failures (429, 5xx, timeouts) retried per step before a generation fails. */
-  UPSTREAM_MAX_RETRIES: z.coerce.number().int().min(0).default(8),
   /** Consecutive upstream server failures that open the circuit, and how long it stays open. */
   UPSTREAM_CIRCUIT_THRESHOLD: positiveInt.default(5),
   UPSTREAM_CIRCUIT_COOLDOWN_MS: positiveInt.default(30_000),
-  /** A generation that has not finished by then fails with DEADLINE_EXCEEDED. */
+  /**
+   * How long a generation may take. Transient failures (429, 5xx, timeouts, broken downloads, full
+   * storage) are retried until then; past it nothing is submitted, and a job Segmind is still
+   * running fails with DEADLINE_EXCEEDED (a finished one is still collected).
+   */
   GENERATION_DEADLINE_MS: positiveInt.default(30 * 60_000),
   /** Largest MP4 accepted from upstream. */
   MAX_VIDEO_BYTES: positiveInt.default(500 * 1024 * 1024),
@@ -146,7 +148,6 @@ export interface Config {
   s3: S3Config | null;
   poll: { initialMs: number; maxMs: number; backoff: number };
   upstreamTimeoutMs: number;
-  upstreamMaxRetries: number;
   upstreamCircuit: { threshold: number; cooldownMs: number };
   generationDeadlineMs: number;
   maxVideoBytes: number;
@@ -199,7 +200,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     s3: s3Config(e),
     poll: { initialMs: e.POLL_INTERVAL_MS, maxMs: e.POLL_MAX_INTERVAL_MS, backoff: e.POLL_BACKOFF },
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
-    upstreamMaxRetries: e.UPSTREAM_MAX_RETRIES,
     upstreamCircuit: { threshold: e.UPSTREAM_CIRCUIT_THRESHOLD, cooldownMs: e.UPSTREAM_CIRCUIT_COOLDOWN_MS },
     generationDeadlineMs: e.GENERATION_DEADLINE_MS,
     maxVideoBytes: e.MAX_VIDEO_BYTES,

@@ -12,7 +12,8 @@ import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVideoHandler, type VideoRecord } from '../src/http/videos.js';
 import { DownloadError, downloadVideo } from '../src/storage/download.js';
-import { LocalVideoStorage } from '../src/storage/storage.js';
+import { LocalVideoStorage, StorageError } from '../src/storage/storage.js';
+import { FailingStorage } from './helpers/failing-storage.js';
 
 const run = promisify(execFile);
 
@@ -32,6 +33,8 @@ let mp4Path: string;
 let mp4: Buffer;
 let storage: LocalVideoStorage;
 let origin: { server: Server; base: string };
+let cutOnce = false;
+const rangeRequests: string[] = [];
 const dispatcher = new Agent();
 
 beforeAll(async () => {
@@ -66,6 +69,23 @@ beforeAll(async () => {
         res.writeHead(200, { 'Content-Type': 'video/mp4' });
         res.write(mp4.subarray(0, mp4.length >> 1), () => res.destroy());
         return;
+      case '/cut-then-ranged.mp4': {
+        // Cut short on the first request; afterwards it honours `Range: bytes=N-`, as CDNs do.
+        rangeRequests.push(req.headers.range ?? '');
+        const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+        if (!cutOnce) {
+          cutOnce = true;
+          res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': mp4.length });
+          res.write(mp4.subarray(0, mp4.length >> 1), () => res.destroy());
+        } else if (range) {
+          const start = Number(range[1]);
+          res.writeHead(206, { 'Content-Type': 'video/mp4', 'Content-Range': `bytes ${start}-${mp4.length - 1}/${mp4.length}`, 'Content-Length': mp4.length - start });
+          res.end(mp4.subarray(start));
+        } else {
+          res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': mp4.length }).end(mp4);
+        }
+        return;
+      }
       case '/page.html':
         res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><p>Access denied</p>');
         return;
@@ -136,6 +156,45 @@ describe('downloadVideo', () => {
     const closed = await listen(() => {});
     await close(closed.server);
     await expectDownloadError('/good.mp4', 'OUTPUT_UNREACHABLE', { base: closed.base });
+  });
+
+  it('with a stable temp name, resumes a cut-short download with Range and keeps a finished one that storage refused', async () => {
+    const url = `${origin.base}/cut-then-ranged.mp4`;
+    const tmp = await storage.tempDir();
+    const cut = await downloadVideo(url, storage, 'resumed.mp4', { dispatcher, tempName: 'planned-1' }).catch((e: unknown) => e);
+    expect((cut as DownloadError).code).toBe('OUTPUT_TRUNCATED');
+    // The half that arrived is kept under the stable name, for the next try.
+    expect(await readdir(tmp)).toEqual(['planned-1.part']);
+    const half = (await stat(join(tmp, 'planned-1.part'))).size;
+    expect(half).toBeGreaterThan(0);
+
+    // The next try fetches only the rest, but storage is full: the finished download is kept.
+    const full = new FailingStorage(storage);
+    full.failNextPuts(1);
+    const refused = await downloadVideo(url, full, 'resumed.mp4', { dispatcher, tempName: 'planned-1' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(StorageError);
+    expect((refused as StorageError).code).toBe('STORAGE_UNAVAILABLE');
+    expect((refused as Error).message).not.toContain(tmp);
+    expect(rangeRequests).toEqual(['', `bytes=${half}-`]);
+    expect(await readdir(tmp)).toEqual(['planned-1.complete']);
+
+    // And the try after that only stores it: no request to the origin at all.
+    const video = await downloadVideo(url, full, 'resumed.mp4', { dispatcher, tempName: 'planned-1' });
+    expect(rangeRequests).toHaveLength(2);
+    expect(full.puts).toBe(2);
+    expect(video).toMatchObject({ byteSize: mp4.length, sha256: createHash('sha256').update(mp4).digest('hex'), width: 320, height: 180 });
+    expect(createHash('sha256').update(await readFile(join(dir, 'store', 'resumed.mp4'))).digest('hex')).toBe(video.sha256);
+    expect(await readdir(tmp)).toEqual([]);
+  });
+
+  it('reports a local disk failure as STORAGE_UNAVAILABLE, not as a network error', async () => {
+    const full = new FailingStorage(storage, 'EROFS');
+    full.failNextPuts(1);
+    const err = await downloadVideo(`${origin.base}/good.mp4`, full, 'read-only.mp4', { dispatcher }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as Error).message).toContain('read-only');
+    // Without a stable name nothing is kept.
+    expect(await readdir(await storage.tempDir())).toEqual([]);
   });
 
   it('rethrows aborts as aborts', async () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createVideoStorage } from '../src/storage/index.js';
 import { ObjectNotFoundError, S3VideoStorage, type S3StorageOptions } from '../src/storage/s3.js';
-import { LocalVideoStorage } from '../src/storage/storage.js';
+import { LocalVideoStorage, StorageError } from '../src/storage/storage.js';
 import { DeleteGenerationDocument, ExtendVideoDocument } from './gql/graphql.js';
 import { startS3Server, type S3Server } from './helpers/s3-server.js';
 import { startStack, waitForTerminal, type Stack } from './helpers/stack.js';
@@ -123,7 +123,11 @@ describe('S3VideoStorage', () => {
     const missing = new S3VideoStorage(options({ bucket: 'no-such-bucket' }));
     try {
       const src = await localFile(randomBytes(1000));
-      await expect(missing.putFile(src, 'lost.mp4')).rejects.toMatchObject({ name: 'NoSuchBucket' });
+      // A StorageError (retried by the worker) that names what the bucket said and keeps its cause.
+      const err = await missing.putFile(src, 'lost.mp4').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err).toMatchObject({ code: 'STORAGE_UNAVAILABLE', cause: { name: 'NoSuchBucket' } });
+      expect((err as Error).message).toContain('NoSuchBucket');
       expect((await stat(src)).size).toBe(1000);
       await rm(src);
     } finally {

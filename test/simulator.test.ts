@@ -59,8 +59,9 @@ async function pollUntilDone(statusUrl: string, simulator = sim): Promise<string
   const seen: string[] = [];
   for (let i = 0; i < 200; i++) {
     const res = await fetch(statusUrl, { headers: { 'x-api-key': KEY } });
-    expect(res.status).toBe(200);
     const { status } = (await res.json()) as { status: string };
+    // Like Segmind, a failed job answers 422 on /status; everything else 200.
+    expect(res.status).toBe(status === 'FAILED' ? 422 : 200);
     if (seen.at(-1) !== status) seen.push(status);
     if (status === 'COMPLETED' || status === 'FAILED') return seen;
     await sleep(15);
@@ -267,6 +268,12 @@ describe('v2 jobs', () => {
     expect(res.status).toBe(422);
     expect(await res.json()).toMatchObject({ status: 'FAILED', error: 'PixVerse could not extend this video' });
     expect(sim.credits()).toBe(100);
+    // /status answers 422 too, with the same failure and its metrics (Segmind's SDK reads it so).
+    const status = await get(job.status_url);
+    expect(status.status).toBe(422);
+    const body = (await status.json()) as { status: string; error: string; metrics: Record<string, number> };
+    expect(body).toMatchObject({ status: 'FAILED', request_id: job.request_id, error: 'PixVerse could not extend this video' });
+    expect(typeof body.metrics.total_time).toBe('number');
     expect((await fetch(`${sim.url}/outputs/${job.request_id}.mp4`)).status).toBe(404);
     // Only the next job fails.
     expect((await pollUntilDone((await submitV2()).status_url)).at(-1)).toBe('COMPLETED');
@@ -404,6 +411,26 @@ describe('faults', () => {
 
     const good = await fetch(outputUrl);
     expectVideo(Buffer.from(await good.arrayBuffer()), 640, 360, 5);
+  });
+
+  it('serves byte ranges of outputs, so a cut-short download can resume', async () => {
+    const job = await submitV2();
+    await pollUntilDone(job.status_url);
+    const outputUrl = `${sim.url}/outputs/${job.request_id}.mp4`;
+    const whole = Buffer.from(await (await fetch(outputUrl)).arrayBuffer());
+
+    const rest = await fetch(outputUrl, { headers: { range: 'bytes=1000-' } });
+    expect(rest.status).toBe(206);
+    expect(rest.headers.get('content-range')).toBe(`bytes 1000-${whole.length - 1}/${whole.length}`);
+    expect(Buffer.from(await rest.arrayBuffer()).equals(whole.subarray(1000))).toBe(true);
+
+    const middle = await fetch(outputUrl, { headers: { range: 'bytes=10-19' } });
+    expect(middle.status).toBe(206);
+    expect(Buffer.from(await middle.arrayBuffer()).equals(whole.subarray(10, 20))).toBe(true);
+
+    const beyond = await fetch(outputUrl, { headers: { range: `bytes=${whole.length}-` } });
+    expect(beyond.status).toBe(416);
+    expect(beyond.headers.get('content-range')).toBe(`bytes */${whole.length}`);
   });
 
   it('flap: reports an earlier status once', async () => {

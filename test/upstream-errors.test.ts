@@ -1,6 +1,17 @@
+import { decodeGlobalID } from '@pothos/plugin-relay';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApp, type App } from '../src/app.js';
 import { ExtendVideoDocument } from './gql/graphql.js';
 import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
+
+async function waitUntil(check: () => boolean | Promise<boolean>) {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('timed out');
+}
 
 let stack: Stack;
 beforeAll(async () => {
@@ -61,13 +72,46 @@ describe('upstream status codes on submit', () => {
     expect(sent).toHaveLength(3);
   });
 
-  it('a persistent 5xx fails as UPSTREAM_UNAVAILABLE after the configured retries', async () => {
-    stack.segmind.faults.inject('submit', { kind: 'http', status: 502 }, 10);
-    const { generation, sent } = await run('down');
-    stack.segmind.faults.clear();
-    expect(generation.status).toBe('FAILED');
-    expect(generation.error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', upstreamStatus: 502 });
-    expect(sent).toHaveLength(4); // the first try and UPSTREAM_MAX_RETRIES=3 more
+  it('more consecutive 5xx than any fixed retry count only delay the generation', async () => {
+    // A 20 s deadline caps the backoff at 2 s; the old fixed limit was 8 retries.
+    const patient = await startStack({ env: { GENERATION_DEADLINE_MS: '20000' } });
+    try {
+      patient.segmind.faults.inject('submit', { kind: 'http', status: 502 }, 10);
+      const result = await patient.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'long outage' } });
+      const extended = result.data!.extendVideo;
+      if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+      const generation = await waitForTerminal(patient, extended.generation.id);
+      expect(generation.status).toBe('SUCCEEDED');
+      expect(generation.retrying).toBeNull();
+      expect(submissions(patient)).toHaveLength(11);
+      expect(patient.segmind.jobs()).toHaveLength(1);
+    } finally {
+      await patient.close();
+    }
+  });
+
+  it('a 5xx that lasts until GENERATION_DEADLINE_MS fails as UPSTREAM_UNAVAILABLE, named at the deadline', async () => {
+    const short = await startStack({ env: { GENERATION_DEADLINE_MS: '2000' } });
+    try {
+      short.segmind.faults.inject('submit', { kind: 'http', status: 502 }, 1000);
+      const startedAt = Date.now();
+      const result = await short.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'down' } });
+      const extended = result.data!.extendVideo;
+      if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+      const generation = await waitForTerminal(short, extended.generation.id);
+      expect(generation.status).toBe('FAILED');
+      expect(generation.error!.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect(generation.error!.message).toContain('deadline');
+      expect(generation.retrying).toBeNull();
+      // Retried all along, and given up at the deadline (not before, not long after).
+      expect(submissions(short).length).toBeGreaterThan(3);
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(1900);
+      expect(Date.now() - startedAt).toBeLessThan(6000);
+      expect(short.segmind.jobs()).toHaveLength(0);
+    } finally {
+      short.segmind.faults.clear();
+      await short.close();
+    }
   });
 
   it('a submit whose answer is lost is not sent again (it may have been billed)', async () => {
@@ -83,6 +127,32 @@ describe('upstream status codes on submit', () => {
     const { generation, sent } = await run('slow submit');
     expect(generation.error!.code).toBe('UPSTREAM_SUBMISSION_UNKNOWN');
     expect(sent).toHaveLength(1);
+  });
+});
+
+describe('jobs that Segmind ran and failed', () => {
+  it('a failed job (422 on /status) is GENERATION_FAILED with its own text, its cost, and upstreamStatus FAILED', async () => {
+    stack.segmind.failNextJob('PixVerse could not extend this clip');
+    const { generation, sent } = await run('fails upstream');
+    expect(generation.status).toBe('FAILED');
+    expect(generation.upstreamStatus).toBe('FAILED');
+    expect(generation.error).toEqual({ code: 'GENERATION_FAILED', message: 'PixVerse could not extend this clip', upstreamStatus: 422 });
+    const job = stack.segmind.jobs().find((j) => j.params.prompt === 'fails upstream')!;
+    expect(job.status).toBe('FAILED');
+    expect(generation.cost).toBe(job.cost);
+    // /status carried the whole answer: the result was not fetched.
+    expect(stack.segmind.requests.filter((r) => r.path === `/v2/requests/${job.requestId}`)).toHaveLength(0);
+    expect(sent).toHaveLength(1);
+  });
+
+  it('a 422 on /status whose body says FAILED is the job failing, not a refused request', async () => {
+    const body = JSON.stringify({ status: 'FAILED', error: 'Segmind says the job failed', metrics: { cost: 0, inference_time: 1.5 } });
+    stack.segmind.faults.inject('status', { kind: 'http', status: 422, body });
+    const { generation } = await run('status says failed');
+    expect(generation.status).toBe('FAILED');
+    expect(generation.upstreamStatus).toBe('FAILED');
+    expect(generation.error).toEqual({ code: 'GENERATION_FAILED', message: 'Segmind says the job failed', upstreamStatus: 422 });
+    expect(generation.cost).toBe(0);
   });
 });
 
@@ -165,9 +235,85 @@ describe('deadline and flapping', () => {
   });
 });
 
+describe('the deadline never discards a result', () => {
+  it('after an outage longer than the deadline, a job Segmind finished is collected and one it failed is recorded', async () => {
+    const s = await startStack({ segmind: { processingMs: 800 } });
+    let worker: App | undefined;
+    try {
+      const start = async (prompt: string) => {
+        const result = await s.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt } });
+        const extended = result.data!.extendVideo;
+        if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+        const id = decodeGlobalID(extended.generation.id).id;
+        await waitUntil(async () => (await s.app.db.generation.findUniqueOrThrow({ where: { id } })).upstreamRequestId !== null);
+        return extended.generation.id;
+      };
+      const finished = await start('finished during the outage');
+      s.segmind.failNextJob('PixVerse could not extend this clip');
+      const failed = await start('failed during the outage');
+
+      // The outage: no worker runs while both jobs end at Segmind and the deadline passes.
+      await s.app.queue.stop({ graceful: true });
+      await waitUntil(() => s.segmind.jobs().every((job) => job.status === 'COMPLETED' || job.status === 'FAILED'));
+      await s.app.db.$executeRaw`UPDATE "Generation" SET "createdAt" = now() - interval '2 hours'`;
+      const logger = pino({ level: 'debug' }, { write: (line: string) => void s.logs.push(line) });
+      worker = await startApp(s.config, { logger, http: false });
+
+      const done = await waitForTerminal(s, finished);
+      expect(done.status).toBe('SUCCEEDED');
+      expect(done.upstreamStatus).toBe('COMPLETED');
+      expect(done.video!.byteSize).toBeGreaterThan(0);
+      const ranAndFailed = await waitForTerminal(s, failed);
+      expect(ranAndFailed.status).toBe('FAILED');
+      expect(ranAndFailed.error).toMatchObject({ code: 'GENERATION_FAILED', message: 'PixVerse could not extend this clip' });
+      expect(ranAndFailed.upstreamStatus).toBe('FAILED');
+      expect(submissions(s)).toHaveLength(2);
+    } finally {
+      await worker?.close();
+      await s.close();
+    }
+  });
+});
+
+describe('rate limits that reset after the deadline', () => {
+  let short: Stack;
+  beforeAll(async () => {
+    short = await startStack({ env: { GENERATION_DEADLINE_MS: '4000' } });
+  });
+  afterAll(() => short?.close());
+
+  const inADay = () => ({ 'x-rate-limit-reset-at-utc': new Date(Date.now() + 24 * 3600_000).toISOString() });
+
+  it('a 429 on submit whose reset is a day away ends the generation as RATE_LIMITED, saying so, without waiting', async () => {
+    short.segmind.faults.inject('submit', { kind: 'http', status: 429, headers: inADay() });
+    const startedAt = Date.now();
+    const result = await short.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'limited for a day' } });
+    const extended = result.data!.extendVideo;
+    if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+    const generation = await waitForTerminal(short, extended.generation.id);
+    expect(generation.status).toBe('FAILED');
+    expect(generation.error!.code).toBe('RATE_LIMITED');
+    expect(generation.error!.message).toMatch(/rate limit resets at .* after this generation's deadline/);
+    expect(Date.now() - startedAt).toBeLessThan(4000);
+    expect(short.segmind.jobs()).toHaveLength(0);
+  });
+
+  it('a 429 on a status poll whose reset is a day away ends the generation too', async () => {
+    short.segmind.faults.inject('status', { kind: 'http', status: 429, headers: inADay() });
+    const result = await short.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'polls limited for a day' } });
+    const extended = result.data!.extendVideo;
+    if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+    const generation = await waitForTerminal(short, extended.generation.id);
+    expect(generation.status).toBe('FAILED');
+    expect(generation.error!.code).toBe('RATE_LIMITED');
+    expect(generation.error!.message).toContain("after this generation's deadline");
+    expect(submissions(short).filter((r) => (r.body as { prompt?: string }).prompt === 'polls limited for a day')).toHaveLength(1);
+  });
+});
+
 describe('circuit breaker', () => {
   it('opens after consecutive server failures, pauses calls, reports it in /ready, and closes again', async () => {
-    const flaky = await startStack({ env: { UPSTREAM_CIRCUIT_THRESHOLD: '2', UPSTREAM_CIRCUIT_COOLDOWN_MS: '1500', UPSTREAM_MAX_RETRIES: '10' } });
+    const flaky = await startStack({ env: { UPSTREAM_CIRCUIT_THRESHOLD: '2', UPSTREAM_CIRCUIT_COOLDOWN_MS: '1500' } });
     try {
       flaky.segmind.faults.inject('submit', { kind: 'http', status: 503 }, 2);
       const result = await flaky.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'through an outage' } });

@@ -77,7 +77,7 @@ const GENERATION_FIELDS: Record<keyof Generation, true> = {
   id: true, apiKeyId: true, status: true, prompt: true, negativePrompt: true, duration: true, quality: true, motionMode: true,
   seed: true, style: true, sourceVideoUrl: true, sourceId: true, sourceUploadId: true, callbackUrl: true, webhookScheduledAt: true,
   idempotencyKey: true, paramsHash: true, plannedVideoId: true, submitStartedAt: true, upstreamRequestId: true, upstreamStatus: true,
-  pollCount: true, retryCount: true, errorCode: true, errorMessage: true, errorUpstreamStatus: true, cost: true, createdAt: true,
+  pollCount: true, retryCount: true, retryCode: true, retryMessage: true, retryAt: true, errorCode: true, errorMessage: true, errorUpstreamStatus: true, cost: true, createdAt: true,
   updatedAt: true, startedAt: true, completedAt: true, videoExpiredAt: true,
 };
 

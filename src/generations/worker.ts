@@ -3,11 +3,14 @@ import type { Db } from '../db/client.js';
 import type { Generation } from '../generated/prisma/client.js';
 import type { StepOutcome } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
-import { DownloadError, downloadVideo } from '../storage/download.js';
+import { discardKeptDownload, downloadVideo, type DownloadedVideo } from '../storage/download.js';
 import type { VideoStorage } from '../storage/storage.js';
-import { UpstreamError, type SegmindClient, type UpstreamMetrics } from '../upstream/segmind.js';
+import { UpstreamError, type SegmindClient, type UpstreamJobStatus, type UpstreamMetrics } from '../upstream/segmind.js';
 import type { GenerationEvents } from './events.js';
+import { atDeadline, backoffMs, isStepError, judge, maxBackoffMs, planRetry, type StepError, type StepFailure } from './lifecycle.js';
 import { toSegmindRequest } from './rules.js';
+
+export { backoffMs, type StepFailure } from './lifecycle.js';
 
 export interface WorkerDeps {
   db: Db;
@@ -16,11 +19,12 @@ export interface WorkerDeps {
   events: GenerationEvents;
   logger: Logger;
   poll: { initialMs: number; maxMs: number; backoff: number };
-  /** A generation still unfinished this long after creation fails with DEADLINE_EXCEEDED. */
+  /**
+   * How long a generation may wait on Segmind and on retries. Past it, nothing new is submitted and
+   * a job still running upstream is given up (DEADLINE_EXCEEDED); a finished one is still collected.
+   */
   deadlineMs: number;
   maxVideoBytes: number;
-  /** Transient failures of one step tolerated before the generation fails. */
-  maxRetries?: number;
   /** Told of every retry, for metrics. */
   onRetry?(code: string): void;
   /** The `video_url` to submit, when it is not the recorded sourceVideoUrl (S3: a presigned URL; see source-links.ts). */
@@ -29,31 +33,25 @@ export interface WorkerDeps {
   webhooks?: { generationEnded(generation: Pick<Generation, 'id' | 'callbackUrl'>): Promise<void> };
 }
 
-export interface StepFailure {
-  code: string;
-  message: string;
-  upstreamStatus?: number;
-}
-
 const done: StepOutcome = { next: 'done' };
 const again = (afterMs: number): StepOutcome => ({ next: 'again', afterMs: Math.max(0, Math.round(afterMs)) });
-
-/** Capped exponential backoff with full jitter on the upper half, so retries don't stampede. */
-export function backoffMs(attempt: number, baseMs: number, maxMs: number, factor = 2): number {
-  const ceiling = Math.min(maxMs, baseMs * factor ** attempt);
-  return ceiling / 2 + Math.random() * (ceiling / 2);
-}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const ACTIVE = { in: ['QUEUED' as const, 'RUNNING' as const] };
+/** Written by every step that succeeds and by every end: nothing is being waited for any more. */
+const NOT_RETRYING = { retryCount: 0, retryCode: null, retryMessage: null, retryAt: null };
+/**
+ * A request_id whose save fails is retried until the deadline, but at least a minute (it names a
+ * billed job) and at most half an hour (well within the job engine's one-hour expiry of a step).
+ */
+const SAVE_REQUEST_ID_MS = { min: 60_000, max: 30 * 60_000 };
 
 /**
  * Advances one generation by one step. Every step re-reads the row, so steps are safe to repeat
- * and any process can take the next one: submit once, poll, copy the MP4, finish.
+ * and any process can take the next one: submit once, poll, copy the MP4, finish. The states and
+ * the rules for failures and the deadline are in ./lifecycle.ts.
  */
 export class GenerationWorker {
-  private readonly maxRetries: number;
-
-  constructor(private readonly deps: WorkerDeps) {
-    this.maxRetries = deps.maxRetries ?? 8;
-  }
+  constructor(private readonly deps: WorkerDeps) {}
 
   /**
    * Generations that are unfinished but have not changed for `quietMs`: their step was lost
@@ -63,7 +61,7 @@ export class GenerationWorker {
    */
   async stalled(quietMs: number): Promise<string[]> {
     const rows = await this.deps.db.generation.findMany({
-      where: { status: { in: ['QUEUED', 'RUNNING'] }, updatedAt: { lt: new Date(Date.now() - quietMs) } },
+      where: { status: ACTIVE, updatedAt: { lt: new Date(Date.now() - quietMs) } },
       select: { id: true },
       take: 500,
     });
@@ -76,42 +74,47 @@ export class GenerationWorker {
 
   private async runStep(generationId: string): Promise<StepOutcome> {
     const generation = await this.deps.db.generation.findUnique({ where: { id: generationId } });
-    if (!generation || generation.status === 'SUCCEEDED' || generation.status === 'FAILED' || generation.status === 'CANCELED') return done;
-    if (Date.now() - generation.createdAt.getTime() > this.deps.deadlineMs) {
-      await this.fail(generation, { code: 'DEADLINE_EXCEEDED', message: `The generation did not finish within ${Math.round(this.deps.deadlineMs / 1000)} s` });
-      return done;
-    }
+    if (!generation || (generation.status !== 'QUEUED' && generation.status !== 'RUNNING')) return done;
     try {
+      // Once Segmind has the job, every step asks it first, even past the deadline.
       return generation.upstreamRequestId ? await this.poll(generation, generation.upstreamRequestId) : await this.submit(generation);
     } catch (error) {
-      if (error instanceof UpstreamError || error instanceof DownloadError) return this.transient(generation, error);
+      if (isStepError(error)) return this.transient(generation, error);
       throw error;
     }
+  }
+
+  private deadlineOf(generation: Generation): Date {
+    return new Date(generation.createdAt.getTime() + this.deps.deadlineMs);
   }
 
   private async submit(generation: Generation): Promise<StepOutcome> {
     if (generation.submitStartedAt) {
       // A submit began and its request_id was never saved: Segmind may have billed it.
-      await this.fail(generation, {
+      return this.fail(generation, {
         code: 'UPSTREAM_SUBMISSION_UNKNOWN',
         message: 'The submission to Segmind was interrupted before its request id was recorded; it was not sent again, to avoid billing twice',
       });
-      return done;
+    }
+    const deadlineAt = this.deadlineOf(generation);
+    if (Date.now() >= deadlineAt.getTime()) {
+      // Nothing is submitted past the deadline: the job could not be waited for.
+      const last = generation.retryCode && { code: generation.retryCode, message: generation.retryMessage ?? generation.retryCode };
+      return this.fail(generation, last ? atDeadline(last, deadlineAt.toISOString()) : this.deadlineExceeded('before it could be submitted to Segmind'));
     }
     // Made before the claim: if it fails, nothing is claimed and the step is simply tried again.
     const videoUrl = this.deps.sourceUrl ? await this.deps.sourceUrl(generation) : generation.sourceVideoUrl;
     // Claim the submission. Only one step anywhere can win this update.
     const claimed = await this.deps.db.generation.updateMany({
-      where: { id: generation.id, status: { in: ['QUEUED', 'RUNNING'] }, submitStartedAt: null, upstreamRequestId: null },
+      where: { id: generation.id, status: ACTIVE, submitStartedAt: null, upstreamRequestId: null },
       data: { status: 'RUNNING', submitStartedAt: new Date(), startedAt: generation.startedAt ?? new Date() },
     });
     if (claimed.count === 0) return done;
     this.deps.events.generationUpdated(generation.id);
 
-    let requestId: string;
-    let status: string;
+    let accepted: { requestId: string; status: UpstreamJobStatus };
     try {
-      ({ requestId, status } = await this.deps.segmind.submit(toSegmindRequest(generation, videoUrl)));
+      accepted = await this.deps.segmind.submit(toSegmindRequest(generation, videoUrl));
     } catch (error) {
       if (error instanceof UpstreamError && error.options.certainlyNotReceived) {
         // Not received (or answered with a status that the contract says is not billed): release the claim.
@@ -119,38 +122,83 @@ export class GenerationWorker {
       }
       throw error;
     }
-    await this.deps.db.generation.update({
-      where: { id: generation.id },
-      data: { upstreamRequestId: requestId, upstreamStatus: status, retryCount: 0 },
-    });
-    this.deps.logger.info({ generationId: generation.id, requestId }, 'submitted to Segmind');
+    // Logged before anything else can fail: if the save below never succeeds, the billed job is named here.
+    this.deps.logger.info({ generationId: generation.id, requestId: accepted.requestId }, 'submitted to Segmind');
+    const now = Date.now();
+    await this.saveRequestId(generation, accepted, Math.min(Math.max(deadlineAt.getTime(), now + SAVE_REQUEST_ID_MS.min), now + SAVE_REQUEST_ID_MS.max));
     // Subscribers learn that Segmind has it (usually QUEUED there).
     this.deps.events.generationUpdated(generation.id);
     return again(this.deps.poll.initialMs);
   }
 
+  /**
+   * Saves the request_id of an accepted submit, retrying with backoff until `until` so that a
+   * database restart does not orphan a billed job. Only then may anything fail the generation.
+   */
+  private async saveRequestId(generation: Generation, accepted: { requestId: string; status: UpstreamJobStatus }, until: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.deps.db.generation.update({
+          where: { id: generation.id },
+          data: { upstreamRequestId: accepted.requestId, upstreamStatus: accepted.status, ...NOT_RETRYING },
+        });
+        return;
+      } catch (error) {
+        const log = { generationId: generation.id, requestId: accepted.requestId, attempt, err: (error as Error).message };
+        if (Date.now() >= until) {
+          this.deps.logger.error(log, 'could not record the request_id of a job Segmind accepted; it was not submitted again');
+          throw error;
+        }
+        this.deps.logger.warn(log, 'could not record the request_id yet; retrying');
+        await sleep(Math.min(backoffMs(attempt, 100, 5_000), Math.max(0, until - Date.now())));
+      }
+    }
+  }
+
   private async poll(generation: Generation, requestId: string): Promise<StepOutcome> {
-    const status = await this.deps.segmind.status(requestId);
-    if (status === 'QUEUED' || status === 'PROCESSING') {
-      await this.deps.db.generation.update({
-        where: { id: generation.id },
-        data: { upstreamStatus: status, pollCount: { increment: 1 }, retryCount: 0 },
-      });
-      if (status !== generation.upstreamStatus) this.deps.events.generationUpdated(generation.id);
-      const { initialMs, maxMs, backoff } = this.deps.poll;
-      return again(Math.min(maxMs, initialMs * backoff ** generation.pollCount));
-    }
+    const answer = await this.deps.segmind.status(requestId);
+    if (answer.status === 'QUEUED' || answer.status === 'PROCESSING') return this.waitForJob(generation, answer.status);
+    // A 422 on /status carries the failure itself; a 200 FAILED is read from the result.
+    if ('error' in answer) return this.jobFailed(generation, answer);
+    return this.collect(generation, requestId);
+  }
 
+  /** Segmind is still working: poll again, unless the deadline has come. */
+  private async waitForJob(generation: Generation, status: 'QUEUED' | 'PROCESSING'): Promise<StepOutcome> {
+    const untilDeadline = this.deadlineOf(generation).getTime() - Date.now();
+    if (untilDeadline <= 0) {
+      return this.fail(generation, this.deadlineExceeded(`while Segmind still had it ${status}`), { upstreamStatus: status });
+    }
+    await this.deps.db.generation.update({
+      where: { id: generation.id },
+      data: { upstreamStatus: status, pollCount: { increment: 1 }, ...NOT_RETRYING },
+    });
+    if (status !== generation.upstreamStatus || generation.retryCode) this.deps.events.generationUpdated(generation.id);
+    const { initialMs, maxMs, backoff } = this.deps.poll;
+    // The last poll comes at the deadline, so a job still running then ends on time.
+    return again(Math.min(maxMs, initialMs * backoff ** generation.pollCount, untilDeadline));
+  }
+
+  /** Segmind finished the job (and billed it): copy the MP4 into storage and succeed. */
+  private async collect(generation: Generation, requestId: string): Promise<StepOutcome> {
     const result = await this.deps.segmind.result(requestId);
-    if (result.status === 'FAILED') {
-      await this.fail(generation, { code: 'GENERATION_FAILED', message: result.error, upstreamStatus: 422 }, result.metrics);
-      return done;
-    }
+    if (result.status === 'FAILED') return this.jobFailed(generation, result);
     if (result.status !== 'COMPLETED') return again(this.deps.poll.initialMs);
+    if (generation.upstreamStatus !== 'COMPLETED') {
+      await this.deps.db.generation.update({ where: { id: generation.id }, data: { upstreamStatus: 'COMPLETED' } });
+      this.deps.events.generationUpdated(generation.id);
+    }
+    const key = `${generation.plannedVideoId}.mp4`;
+    // The temp files are named after the planned video, so a retried copy resumes or reuses them.
+    const video = await downloadVideo(result.outputUrl, this.deps.storage, key, {
+      maxBytes: this.deps.maxVideoBytes,
+      tempName: generation.plannedVideoId,
+    });
+    return this.succeed(generation, key, video, result.metrics);
+  }
 
+  private async succeed(generation: Generation, key: string, video: DownloadedVideo, metrics: UpstreamMetrics): Promise<StepOutcome> {
     const videoId = generation.plannedVideoId;
-    const key = `${videoId}.mp4`;
-    const video = await downloadVideo(result.outputUrl, this.deps.storage, key, { maxBytes: this.deps.maxVideoBytes });
     try {
       await this.deps.db.$transaction([
         this.deps.db.video.create({
@@ -172,8 +220,8 @@ export class GenerationWorker {
             status: 'SUCCEEDED',
             upstreamStatus: 'COMPLETED',
             completedAt: new Date(),
-            retryCount: 0,
-            ...(result.metrics.cost !== undefined && { cost: result.metrics.cost }),
+            ...NOT_RETRYING,
+            ...(metrics.cost !== undefined && { cost: metrics.cost }),
           },
         }),
       ]);
@@ -191,51 +239,59 @@ export class GenerationWorker {
     return done;
   }
 
-  /** Decides between another try (with backoff, or at Segmind's reset time) and a typed failure. */
-  private async transient(generation: Generation, error: UpstreamError | DownloadError): Promise<StepOutcome> {
-    const submitting = !generation.upstreamRequestId;
-    const retryable =
-      error instanceof UpstreamError
-        ? error.retryable && (!submitting || error.options.certainlyNotReceived === true)
-        : error.code !== 'OUTPUT_NOT_MP4' && error.code !== 'OUTPUT_TOO_LARGE';
-    // An open circuit made no call at all: wait for it without using up a retry (the deadline still applies).
-    const circuitOpen = error instanceof UpstreamError && error.code === 'UPSTREAM_CIRCUIT_OPEN';
-    if (circuitOpen || (retryable && generation.retryCount < this.maxRetries)) {
-      if (!circuitOpen) await this.deps.db.generation.update({ where: { id: generation.id }, data: { retryCount: { increment: 1 } } });
-      this.deps.onRetry?.(error.code);
-      const delay = backoffMs(generation.retryCount, this.deps.poll.initialMs, 60_000);
-      const retryAt = error instanceof UpstreamError ? error.options.retryAt : undefined;
-      const untilReset = retryAt ? retryAt.getTime() - Date.now() + Math.random() * 1000 : 0;
-      this.deps.logger.warn({ generationId: generation.id, code: error.code, attempt: generation.retryCount + 1 }, 'transient upstream failure; retrying');
-      return again(Math.max(delay, untilReset));
-    }
-    const ambiguousSubmit = submitting && error instanceof UpstreamError && !error.options.certainlyNotReceived;
-    await this.fail(generation, {
-      code: ambiguousSubmit ? 'UPSTREAM_SUBMISSION_UNKNOWN' : error.code,
-      message: ambiguousSubmit
-        ? `${error.message}. The request may have reached Segmind, so it was not sent again, to avoid billing twice`
-        : error.message,
-      upstreamStatus: error instanceof UpstreamError ? error.status : error.httpStatus,
-    });
-    return done;
+  /** The job ran and failed upstream: Segmind's own words, its metrics, and upstreamStatus FAILED. */
+  private async jobFailed(generation: Generation, job: { error: string; metrics: UpstreamMetrics }): Promise<StepOutcome> {
+    this.deps.logger.info({ generationId: generation.id, metrics: job.metrics }, 'Segmind reports the job failed');
+    return this.fail(generation, { code: 'GENERATION_FAILED', message: job.error, upstreamStatus: 422 }, { metrics: job.metrics, upstreamStatus: 'FAILED' });
   }
 
-  private async fail(generation: Generation, failure: StepFailure, metrics?: UpstreamMetrics): Promise<void> {
+  private deadlineExceeded(when: string): StepFailure {
+    return { code: 'DEADLINE_EXCEEDED', message: `The generation did not finish within ${Math.round(this.deps.deadlineMs / 1000)} s: it ran out of time ${when}` };
+  }
+
+  /** Waits (visibly, with backoff, within the deadline) after a transient failure, or fails for good. */
+  private async transient(generation: Generation, error: StepError): Promise<StepOutcome> {
+    const verdict = judge(error, !generation.upstreamRequestId);
+    const backoff = { baseMs: this.deps.poll.initialMs, maxMs: maxBackoffMs(this.deps.deadlineMs, this.deps.poll.initialMs) };
+    const plan = verdict.retry ? planRetry(verdict, generation.retryCount, this.deadlineOf(generation), backoff) : verdict;
+    if (!('wait' in plan) || !plan.wait) return this.fail(generation, plan.failure);
+    const { code, message } = verdict.failure;
     const { count } = await this.deps.db.generation.updateMany({
-      where: { id: generation.id, status: { in: ['QUEUED', 'RUNNING'] } },
+      where: { id: generation.id, status: ACTIVE },
+      data: { retryCount: { increment: 1 }, retryCode: code, retryMessage: message, retryAt: plan.at },
+    });
+    if (count === 0) return done; // canceled meanwhile: nothing to wait for
+    this.deps.onRetry?.(code);
+    this.deps.logger.warn({ generationId: generation.id, code, attempt: generation.retryCount + 1, afterMs: plan.afterMs }, 'transient failure; retrying');
+    this.deps.events.generationUpdated(generation.id);
+    return again(plan.afterMs);
+  }
+
+  private async fail(
+    generation: Generation,
+    failure: StepFailure,
+    upstream: { metrics?: UpstreamMetrics; upstreamStatus?: string } = {},
+  ): Promise<StepOutcome> {
+    const { count } = await this.deps.db.generation.updateMany({
+      where: { id: generation.id, status: ACTIVE },
       data: {
         status: 'FAILED',
         errorCode: failure.code,
         errorMessage: failure.message,
         errorUpstreamStatus: failure.upstreamStatus ?? null,
         completedAt: new Date(),
-        ...(metrics?.cost !== undefined && { cost: metrics.cost }),
+        ...NOT_RETRYING,
+        ...(upstream.upstreamStatus && { upstreamStatus: upstream.upstreamStatus }),
+        ...(upstream.metrics?.cost !== undefined && { cost: upstream.metrics.cost }),
       },
     });
     if (count === 1) {
       this.deps.logger.warn({ generationId: generation.id, code: failure.code }, 'generation failed');
+      // A copy that was under way will not be tried again: drop what it kept.
+      await discardKeptDownload(this.deps.storage, generation.plannedVideoId).catch(() => {});
       this.deps.events.generationUpdated(generation.id);
       await this.deps.webhooks?.generationEnded(generation);
     }
+    return done;
   }
 }

@@ -39,10 +39,23 @@ const GenerationError = builder.objectRef<{ code: string; message: string; upstr
   description: 'Why a generation failed.',
   fields: (t) => ({
     code: t.exposeString('code', {
-      description: 'Stable machine-readable code, e.g. GENERATION_FAILED, INSUFFICIENT_CREDITS, RATE_LIMITED, UPSTREAM_UNAVAILABLE, OUTPUT_NOT_MP4, DEADLINE_EXCEEDED',
+      description:
+        'Stable machine-readable code, e.g. GENERATION_FAILED (Segmind ran the job and it failed), INSUFFICIENT_CREDITS, ' +
+        'UPSTREAM_VALIDATION, RATE_LIMITED, UPSTREAM_UNAVAILABLE, UPSTREAM_SUBMISSION_UNKNOWN, OUTPUT_NOT_MP4, ' +
+        'STORAGE_UNAVAILABLE, DEADLINE_EXCEEDED. A transient reason (RATE_LIMITED, UPSTREAM_*, OUTPUT_TRUNCATED, ' +
+        'STORAGE_UNAVAILABLE...) here means it was still failing at the deadline',
     }),
     message: t.exposeString('message'),
     upstreamStatus: t.exposeInt('upstreamStatus', { nullable: true, description: "Segmind's HTTP status, when it gave one" }),
+  }),
+});
+
+const GenerationRetry = builder.objectRef<{ code: string; message: string; retryAt: Date }>('GenerationRetry').implement({
+  description: 'Why a running generation is waiting: a transient failure, tried again at retryAt (within the deadline).',
+  fields: (t) => ({
+    code: t.exposeString('code', { description: 'The failure being waited out, e.g. RATE_LIMITED, UPSTREAM_UNAVAILABLE, STORAGE_UNAVAILABLE' }),
+    message: t.exposeString('message'),
+    retryAt: t.expose('retryAt', { type: 'DateTime', description: 'When the next try is due' }),
   }),
 });
 
@@ -117,6 +130,13 @@ export const Generation = builder.prismaNode('Generation', {
       nullable: true,
       select: { errorCode: true, errorMessage: true, errorUpstreamStatus: true },
       resolve: (g) => (g.errorCode ? { code: g.errorCode, message: g.errorMessage ?? g.errorCode, upstreamStatus: g.errorUpstreamStatus } : null),
+    }),
+    retrying: t.field({
+      type: GenerationRetry,
+      nullable: true,
+      description: 'Set while a step is waiting to be tried again after a transient failure; null otherwise',
+      select: { retryCode: true, retryMessage: true, retryAt: true },
+      resolve: (g) => (g.retryCode && g.retryAt ? { code: g.retryCode, message: g.retryMessage ?? g.retryCode, retryAt: g.retryAt } : null),
     }),
     cost: t.float({
       nullable: true,

@@ -1,11 +1,12 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { open, rm } from 'node:fs/promises';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
 import { inspectMp4File, NotMp4Error, type Mp4Info } from './mp4.js';
-import type { VideoStorage } from './storage.js';
+import { asStorageError, StorageError, type VideoStorage } from './storage.js';
 
 export interface DownloadedVideo extends Mp4Info {
   byteSize: number;
@@ -38,6 +39,12 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   maxBytes?: number;
   dispatcher?: Dispatcher;
+  /**
+   * A stable name for this download's temporary files (e.g. the planned video id). With one, a
+   * download cut short is kept and resumed with a Range request next time, and a finished one
+   * that storage could not take is kept and only stored again. Without one, nothing is kept.
+   */
+  tempName?: string;
 }
 
 const MAX_REDIRECTIONS = 5;
@@ -48,112 +55,170 @@ const FLUSH_EVERY = 32 * 1024 * 1024;
 
 /**
  * Streams the MP4 at url into storage under key, hashing and validating it on the way.
- * Failures are DownloadErrors (an abort rethrows the abort error); the temp file is always removed.
- * Does not retry: that is the caller's decision.
+ * Failures are DownloadErrors, or StorageErrors when the local disk or the storage fails (an
+ * abort rethrows the abort error). Does not retry: that is the caller's decision.
  */
-export async function downloadVideo(
-  url: string,
-  storage: VideoStorage,
-  key: string,
-  options: DownloadOptions = {},
-): Promise<DownloadedVideo> {
+export async function downloadVideo(url: string, storage: VideoStorage, key: string, options: DownloadOptions = {}): Promise<DownloadedVideo> {
+  const dir = await storage.tempDir();
+  const keep = options.tempName !== undefined;
+  const name = options.tempName ?? `download-${randomUUID()}`;
+  const part = join(dir, `${name}.part`);
+  // A finished, checked download that storage did not take last time: only the put is left.
+  const complete = join(dir, `${name}.complete`);
+  try {
+    let sha256: string;
+    if (keep && (await sizeOf(complete)) !== null) {
+      const hash = createHash('sha256');
+      await feedFile(complete, hash);
+      sha256 = hash.digest('hex');
+    } else {
+      sha256 = await fetchToFile(url, part, options);
+      await rename(part, complete).catch((err: unknown) => Promise.reject(asStorageError(err)));
+    }
+    const info = await inspect(complete, redact(url));
+    const byteSize = (await stat(complete)).size;
+    await storage.putFile(complete, key);
+    return { ...info, byteSize, sha256, contentType: 'video/mp4' };
+  } catch (err) {
+    // A cut-short or unstorable download is worth keeping for the next try; bad bytes are not.
+    const bad = err instanceof DownloadError && (err.code === 'OUTPUT_NOT_MP4' || err.code === 'OUTPUT_TOO_LARGE');
+    if (!keep || bad || options.signal?.aborted) await Promise.all([rm(part, { force: true }), rm(complete, { force: true })]);
+    throw err;
+  }
+}
+
+/** Removes what a download under `tempName` kept for its next try (once there will be none). */
+export async function discardKeptDownload(storage: VideoStorage, tempName: string): Promise<void> {
+  const dir = await storage.tempDir();
+  await Promise.all([rm(join(dir, `${tempName}.part`), { force: true }), rm(join(dir, `${tempName}.complete`), { force: true })]);
+}
+
+async function inspect(path: string, where: string): Promise<Mp4Info> {
+  try {
+    return await inspectMp4File(path);
+  } catch (err) {
+    if (err instanceof NotMp4Error) throw new DownloadError(`output at ${where} is not a valid MP4: ${err.message}`, 'OUTPUT_NOT_MP4', undefined, { cause: err });
+    throw asStorageError(err);
+  }
+}
+
+interface Origin {
+  response: Dispatcher.ResponseData;
+  /** Where the body starts in the file: the bytes already there, or 0 for a whole new copy. */
+  offset: number;
+  /** The whole file's length, when the origin said. */
+  total: number | undefined;
+}
+
+/**
+ * Asks for the file, or for the rest of it when `have` bytes are already on disk. An origin that
+ * ignores the Range (200) or answers a range we did not ask for gets the whole file again.
+ */
+async function requestOutput(url: string, have: number, options: DownloadOptions): Promise<Origin> {
   const { signal, maxBytes = Infinity } = options;
   const where = redact(url);
   // CDN/presigned output URLs may redirect; plain undici.request does not follow redirects by itself.
-  const dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(
-    interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }),
-  );
-
-  const tempPath = join(await storage.tempDir(), `download-${randomUUID()}.part`);
+  const dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
   let response: Dispatcher.ResponseData;
   try {
-    response = await request(url, { dispatcher, signal });
+    response = await request(url, { dispatcher, signal, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
   } catch (err) {
     if (signal?.aborted) throw err;
     throw new DownloadError(`cannot reach ${where}: ${(err as Error).message}`, 'OUTPUT_UNREACHABLE', undefined, { cause: err });
   }
-
   const { statusCode, headers, body } = response;
-  const contentLength = parseContentLength(headers['content-length']);
+  const range = statusCode === 206 ? /^bytes (\d+)-\d+\/(\d+)$/.exec(String(headers['content-range'] ?? '')) : null;
+  const offset = range ? Number(range[1]) : 0;
+  const total = range ? Number(range[2]) : parseContentLength(headers['content-length']);
   let failure: DownloadError | undefined;
   if (statusCode === 404 || statusCode === 410) {
     failure = new DownloadError(`output not found at ${where}`, 'OUTPUT_NOT_FOUND', statusCode);
+  } else if (statusCode === 416 || (statusCode === 206 && offset !== have)) {
+    failure = new DownloadError(`${where} did not resume at byte ${have}`, 'OUTPUT_TRUNCATED', statusCode);
   } else if (statusCode < 200 || statusCode > 299) {
     failure = new DownloadError(`unexpected HTTP ${statusCode} from ${where}`, 'OUTPUT_UNREACHABLE', statusCode);
-  } else if (contentLength !== undefined && contentLength > maxBytes) {
-    failure = new DownloadError(`output is ${contentLength} bytes, limit is ${maxBytes}`, 'OUTPUT_TOO_LARGE', statusCode);
+  } else if (total !== undefined && total > maxBytes) {
+    failure = new DownloadError(`output is ${total} bytes, limit is ${maxBytes}`, 'OUTPUT_TOO_LARGE', statusCode);
   }
   if (failure) {
     // dump() discards a small body so the connection can be reused, and aborts a large one.
     await body.dump().catch(() => undefined);
+    if (failure.code === 'OUTPUT_TRUNCATED' && have > 0) return requestOutput(url, 0, options); // start over, without a Range
     throw failure;
   }
+  return { response, offset, total };
+}
 
+/** Downloads url into `part` (resuming what is there), and returns the SHA-256 of the whole file. */
+async function fetchToFile(url: string, part: string, options: DownloadOptions): Promise<string> {
+  const { signal, maxBytes = Infinity } = options;
+  const where = redact(url);
+  const { response, offset, total } = await requestOutput(url, (await sizeOf(part)) ?? 0, options);
+  const { statusCode, body } = response;
+  // Listen at once: the body may fail while the file is being opened.
+  let bodyError: unknown;
+  body.once('error', (err) => (bodyError ??= err));
+  const hash = createHash('sha256');
+  let byteSize = offset;
+  let file: FileHandle;
   try {
-    const hash = createHash('sha256');
-    let byteSize = 0;
-    const file = await open(tempPath, 'wx');
-    const sink = file.createWriteStream({ highWaterMark: WRITE_CHUNK });
-    // Writes and these flushes run on libuv's thread pool, overlapping the network reads.
-    let flushedAt = 0;
-    let flushing: Promise<void> | undefined;
-    const flushInBackground = () => {
-      if (flushing || byteSize - flushedAt < FLUSH_EVERY) return;
-      flushedAt = byteSize;
-      flushing = file
-        .datasync()
-        .catch(() => undefined) // only an early start of the final fsync; putFile's own sync decides
-        .finally(() => (flushing = undefined));
-    };
-    const meter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        byteSize += chunk.length;
-        if (byteSize > maxBytes) {
-          callback(new DownloadError(`output exceeds ${maxBytes} bytes`, 'OUTPUT_TOO_LARGE', statusCode));
-          return;
-        }
-        hash.update(chunk);
-        flushInBackground();
-        callback(null, chunk);
-      },
-      // The file must not close under a flush still running.
-      flush(callback) {
-        void (flushing ?? Promise.resolve()).then(() => callback());
-      },
-    });
-
-    let bodyError: unknown;
-    body.once('error', (err) => (bodyError ??= err));
-    try {
-      await pipeline(body, meter, sink, { signal });
-    } catch (err) {
-      if (err instanceof DownloadError || signal?.aborted) throw err;
-      // An error from the response body (socket reset, length mismatch) means the transfer was cut short.
-      if (err === bodyError) {
-        throw new DownloadError(`download of ${where} was cut short after ${byteSize} bytes: ${(err as Error).message}`, 'OUTPUT_TRUNCATED', statusCode, { cause: err });
-      }
-      throw err; // local I/O failure: not the origin's fault
-    }
-    if (contentLength !== undefined && byteSize !== contentLength) {
-      throw new DownloadError(`expected ${contentLength} bytes from ${where}, got ${byteSize}`, 'OUTPUT_TRUNCATED', statusCode);
-    }
-
-    let info: Mp4Info;
-    try {
-      info = await inspectMp4File(tempPath);
-    } catch (err) {
-      if (err instanceof NotMp4Error) {
-        throw new DownloadError(`output at ${where} is not a valid MP4: ${err.message}`, 'OUTPUT_NOT_MP4', statusCode, { cause: err });
-      }
-      throw err;
-    }
-
-    await storage.putFile(tempPath, key);
-    return { ...info, byteSize, sha256: hash.digest('hex'), contentType: 'video/mp4' };
+    if (offset > 0) await feedFile(part, hash, offset);
+    file = await open(part, offset > 0 ? 'r+' : 'w');
   } catch (err) {
-    await rm(tempPath, { force: true });
-    throw err;
+    await body.dump().catch(() => undefined);
+    throw asStorageError(err);
   }
+  const sink = file.createWriteStream({ highWaterMark: WRITE_CHUNK, start: offset });
+  // Writes and these flushes run on libuv's thread pool, overlapping the network reads.
+  let flushedAt = offset;
+  let flushing: Promise<void> | undefined;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      byteSize += chunk.length;
+      if (byteSize > maxBytes) return callback(new DownloadError(`output exceeds ${maxBytes} bytes`, 'OUTPUT_TOO_LARGE', statusCode));
+      hash.update(chunk);
+      if (!flushing && byteSize - flushedAt >= FLUSH_EVERY) {
+        flushedAt = byteSize;
+        // Only an early start of the final fsync; putFile's own sync decides.
+        flushing = file.datasync().catch(() => undefined).finally(() => (flushing = undefined));
+      }
+      callback(null, chunk);
+    },
+    // The file must not close under a flush still running.
+    flush(callback) {
+      void (flushing ?? Promise.resolve()).then(() => callback());
+    },
+  });
+  try {
+    await pipeline(body, meter, sink, { signal });
+  } catch (err) {
+    if (err instanceof DownloadError || signal?.aborted) throw err;
+    // A failing disk first: pipeline hands the file's error to the body too.
+    const local = asStorageError(err);
+    if (local instanceof StorageError) throw local;
+    // An error from the response body (socket reset, length mismatch) means the transfer was cut short.
+    if (err === bodyError) {
+      throw new DownloadError(`download of ${where} was cut short after ${byteSize} bytes: ${(err as Error).message}`, 'OUTPUT_TRUNCATED', statusCode, { cause: err });
+    }
+    throw err; // another local failure: not the origin's fault
+  }
+  if (total !== undefined && byteSize !== total) {
+    throw new DownloadError(`expected ${total} bytes from ${where}, got ${byteSize}`, 'OUTPUT_TRUNCATED', statusCode);
+  }
+  return hash.digest('hex');
+}
+
+/** Feeds the file's first `length` bytes (all of them by default) into hash. */
+async function feedFile(path: string, hash: Hash, length?: number): Promise<void> {
+  const stream = createReadStream(path, length === undefined ? {} : { end: length - 1 });
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+}
+
+async function sizeOf(path: string): Promise<number | null> {
+  return stat(path).then(
+    (s) => s.size,
+    () => null,
+  );
 }
 
 /** Output URLs are often presigned: keep credentials in the query string out of error messages. */

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { assertValidKey, type ByteRange, type StoredObject, type VideoStorage } from './storage.js';
+import { assertValidKey, StorageError, type ByteRange, type StoredObject, type VideoStorage } from './storage.js';
 
 export interface S3StorageOptions {
   bucket: string;
@@ -72,6 +72,10 @@ export class S3VideoStorage implements VideoStorage {
         params: { Bucket: this.bucket, Key, Body: body, ContentLength: size, ContentType: contentTypeOf(key) },
       });
       await upload.done();
+    } catch (err) {
+      // Whatever the bucket said (or that it could not be reached): a write that can be tried again.
+      const name = err instanceof S3ServiceException ? err.name : ((err as NodeJS.ErrnoException).code ?? (err as Error).name);
+      throw new StorageError(`the object store did not take the upload (${name})`, { cause: err });
     } finally {
       body.destroy();
       await fh.close();

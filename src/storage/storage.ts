@@ -15,7 +15,11 @@ export interface ByteRange {
 
 /** Object storage for finished videos. Deliberately S3-shaped so an S3 adapter can implement it too. */
 export interface VideoStorage {
-  /** Moves/uploads a finished local file into storage under key, atomically (readers never see a partial object). The local file is consumed. */
+  /**
+   * Moves/uploads a finished local file into storage under key, atomically (readers never see a
+   * partial object). The local file is consumed on success and kept on failure. A storage that
+   * cannot take the write rejects with a StorageError.
+   */
   putFile(localPath: string, key: string): Promise<void>;
   /** Size of the object, or null when absent. */
   stat(key: string): Promise<StoredObject | null>;
@@ -30,6 +34,33 @@ export interface VideoStorage {
    * Only storage with such URLs (S3) has it; local files are served by this server instead.
    */
   presignedGetUrl?(key: string, expiresInSeconds: number): Promise<string>;
+}
+
+/** Local errno codes that mean the storage itself is failing (not the video, not the origin). */
+const STORAGE_ERRNO: Record<string, string> = {
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is exhausted',
+  EROFS: 'the file system is read-only',
+  EIO: 'the disk reported an I/O error',
+};
+
+/**
+ * Video storage could not take a write: a full or read-only disk, an I/O error, an object store
+ * that refused the upload. Worth retrying later; says nothing of where (no paths, no endpoints).
+ */
+export class StorageError extends Error {
+  override readonly name = 'StorageError';
+  readonly code = 'STORAGE_UNAVAILABLE';
+  constructor(reason: string, options?: ErrorOptions) {
+    super(`Video storage is unavailable: ${reason}`, options);
+  }
+}
+
+/** A StorageError for a storage failure (by errno), else the error unchanged. */
+export function asStorageError(error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  const reason = code ? STORAGE_ERRNO[code] : undefined;
+  return reason ? new StorageError(`${reason} (${code})`, { cause: error }) : error;
 }
 
 const KEY_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
@@ -65,6 +96,14 @@ export class LocalVideoStorage implements VideoStorage {
   }
 
   async putFile(localPath: string, key: string): Promise<void> {
+    try {
+      await this.moveIn(localPath, key);
+    } catch (err) {
+      throw asStorageError(err);
+    }
+  }
+
+  private async moveIn(localPath: string, key: string): Promise<void> {
     const dest = this.pathOf(key);
     await this.init();
     // Flush data before the rename so a crash can't leave a renamed-but-empty object.
@@ -117,7 +156,10 @@ export class LocalVideoStorage implements VideoStorage {
   }
 
   async tempDir(): Promise<string> {
-    await this.init();
+    await this.init().catch((err: unknown) => {
+      this.ready = undefined;
+      throw asStorageError(err);
+    });
     return this.tmp;
   }
 }

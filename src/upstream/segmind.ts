@@ -79,6 +79,9 @@ export type UpstreamResult =
   | { status: 'COMPLETED'; outputUrl: string; metrics: UpstreamMetrics }
   | { status: 'FAILED'; error: string; metrics: UpstreamMetrics };
 
+/** A status answer; a FAILED job that said why (422 on /status) carries its error and metrics. */
+export type UpstreamStatus = { status: UpstreamJobStatus } | { status: 'FAILED'; error: string; metrics: UpstreamMetrics };
+
 export interface SegmindClientOptions {
   baseUrl: string;
   apiKey: string;
@@ -134,13 +137,22 @@ export class SegmindClient {
     return { requestId, status: JOB_STATUSES.has(json.status as UpstreamJobStatus) ? (json.status as UpstreamJobStatus) : 'QUEUED' };
   }
 
-  /** GET /v2/requests/{id}/status */
-  async status(requestId: string, signal?: AbortSignal): Promise<UpstreamJobStatus> {
-    const json = await this.call('GET', `/v2/requests/${encodeURIComponent(requestId)}/status`, undefined, signal);
+  /**
+   * GET /v2/requests/{id}/status. A failed job answers 422 with `{"status": "FAILED", "error"}`
+   * here too: that is the job's answer (with Segmind's text), not a refused request.
+   */
+  async status(requestId: string, signal?: AbortSignal): Promise<UpstreamStatus> {
+    let json: Record<string, unknown>;
+    try {
+      json = await this.call('GET', `/v2/requests/${encodeURIComponent(requestId)}/status`, undefined, signal);
+    } catch (error) {
+      if (error instanceof UpstreamError && error.options.failedJob) return { status: 'FAILED', ...error.options.failedJob };
+      throw error;
+    }
     if (!JOB_STATUSES.has(json.status as UpstreamJobStatus)) {
       throw new UpstreamError(`Segmind sent an unknown status ${JSON.stringify(json.status)}`, 'UPSTREAM_PROTOCOL', true);
     }
-    return json.status as UpstreamJobStatus;
+    return { status: json.status as UpstreamJobStatus };
   }
 
   /** GET /v2/requests/{id}: the output URL, or the failure (422 with status FAILED). */

@@ -12,6 +12,7 @@ import { inject } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import type { VideoStorage } from '../../src/storage/storage.js';
 import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../src/upstream/simulator/index.js';
 
 /** Simulated MP4s are cached across test files: the same sizes are made once. */
@@ -61,6 +62,8 @@ export async function startStack(
     segmind?: Partial<SimulatorOptions>;
     env?: Record<string, string>;
     worker?: boolean;
+    /** Wraps the stack's video storage, e.g. to make writes fail. */
+    wrapStorage?: (storage: VideoStorage) => VideoStorage;
     /** More values, by name, that no response or log line may contain (e.g. storage credentials). */
     secrets?: Record<string, string>;
   } = {},
@@ -79,7 +82,6 @@ export async function startStack(
     DATA_DIR: dataDir,
     POLL_INTERVAL_MS: '100',
     POLL_MAX_INTERVAL_MS: '300',
-    UPSTREAM_MAX_RETRIES: '3',
     UPSTREAM_TIMEOUT_MS: '5000',
     NODE_ENV: 'test',
     // Per-key limits get their own tests; elsewhere they would only get in the way.
@@ -89,7 +91,7 @@ export async function startStack(
     UPSTREAM_CIRCUIT_THRESHOLD: '1000',
     ...options.env,
   });
-  const app = await startApp(config, { logger, worker: options.worker });
+  const app = await startApp(config, { logger, worker: options.worker, wrapStorage: options.wrapStorage });
   const clientKeys: string[] = [];
   const newKey = async (name = 'test') => {
     const created = (await createApiKey(app.db, name)).key;

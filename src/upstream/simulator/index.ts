@@ -108,7 +108,8 @@ interface JobRecord {
   expired: boolean;
 }
 
-type Body = Buffer | { file: string; size: number };
+/** A buffer, or a file (or the inclusive byte range start..end of it). */
+type Body = Buffer | { file: string; size: number; start?: number; end?: number };
 interface Reply {
   status: number;
   headers: Record<string, string>;
@@ -304,7 +305,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     return job;
   }
 
-  async function outputFile(job: JobRecord): Promise<Body> {
+  async function outputFile(job: JobRecord): Promise<{ file: string; size: number }> {
     const { width, height } = OUTPUT_SIZE[job.params.quality];
     const file = await cache.get(width, height, job.params.duration);
     return { file, size: (await stat(file)).size };
@@ -377,6 +378,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     if (!job) return error(404, 'Request not found or expired');
     let status = statusOf(job);
     if (flap) status = status === 'QUEUED' || status === 'PROCESSING' ? 'QUEUED' : 'PROCESSING';
+    // Like Segmind, a failed job answers 422 here too, with its error and metrics.
+    if (status === 'FAILED') return failedReply(job);
     return json(200, { status, request_id: id, metrics: metrics(job) });
   }
 
@@ -387,17 +390,29 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     if (status === 'QUEUED' || status === 'PROCESSING') {
       return json(200, { status, request_id: id, metrics: metrics(job) });
     }
-    const fullMetrics = { ...metrics(job), cost: job.cost, remaining_credits: job.remainingCredits };
-    if (status === 'FAILED') {
-      return json(422, { status, request_id: id, error: job.failure, metrics: fullMetrics });
-    }
-    return json(200, { status, request_id: id, output: outputUrl(job), metrics: fullMetrics });
+    if (status === 'FAILED') return failedReply(job);
+    return json(200, { status, request_id: id, output: outputUrl(job), metrics: fullMetrics(job) });
   }
 
-  async function handleOutput(id: string): Promise<Reply> {
+  const fullMetrics = (job: JobRecord) => ({ ...metrics(job), cost: job.cost, remaining_credits: job.remainingCredits });
+  const failedReply = (job: JobRecord) =>
+    json(422, { status: 'FAILED', request_id: job.requestId, error: job.failure, metrics: fullMetrics(job) });
+
+  async function handleOutput(req: http.IncomingMessage, id: string): Promise<Reply> {
     const job = jobs.get(id); // outputs outlive the 1-hour results
     if (!job || statusOf(job) !== 'COMPLETED') return error(404, 'File not found');
-    return { status: 200, headers: { 'content-type': 'video/mp4' }, body: await outputFile(job) };
+    const body = await outputFile(job);
+    // One `bytes=start-[end]` range, as CDNs serve it, so an interrupted download can resume.
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    if (!range) return { status: 200, headers: { 'content-type': 'video/mp4', 'accept-ranges': 'bytes' }, body };
+    const start = Number(range[1]);
+    const end = Math.min(range[2] ? Number(range[2]) : body.size - 1, body.size - 1);
+    if (start > end) return { status: 416, headers: { 'content-range': `bytes */${body.size}` }, body: Buffer.alloc(0) };
+    return {
+      status: 206,
+      headers: { 'content-type': 'video/mp4', 'accept-ranges': 'bytes', 'content-range': `bytes ${start}-${end}/${body.size}` },
+      body: { ...body, start, end },
+    };
   }
 
   async function dispatch(req: http.IncomingMessage, raw: Buffer, tooLarge: boolean, flap: boolean): Promise<Reply> {
@@ -408,7 +423,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       if (!match) continue;
       if (!methods.includes(method)) return html(405, METHOD_NOT_ALLOWED_HTML, { allow: methods.join(', ') });
       const id = decodeURIComponent(match[1] ?? '');
-      if (route === 'output') return handleOutput(id);
+      if (route === 'output') return handleOutput(req, id);
       const denied = checkAuth(req);
       if (denied) return denied;
       if (tooLarge) return error(400, 'Request body too large');
@@ -458,18 +473,19 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
 
   async function send(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply, truncate = false): Promise<void> {
     if (res.destroyed) return;
-    const size = Buffer.isBuffer(reply.body) ? reply.body.length : reply.body.size;
+    const body = reply.body;
+    const size = Buffer.isBuffer(body) ? body.length : body.start !== undefined ? body.end! - body.start + 1 : body.size;
     res.writeHead(reply.status, { ...rateLimitHeaders(), ...reply.headers, 'content-length': String(size) });
     if (req.method === 'HEAD') {
       res.end();
     } else if (truncate) {
       // The promised length, half of the bytes, then a dead connection.
-      const bytes = Buffer.isBuffer(reply.body) ? reply.body : await readFile(reply.body.file);
+      const bytes = Buffer.isBuffer(body) ? body : (await readFile(body.file)).subarray(body.start ?? 0);
       res.write(bytes.subarray(0, Math.floor(size / 2)), () => res.destroy());
-    } else if (Buffer.isBuffer(reply.body)) {
-      res.end(reply.body);
+    } else if (Buffer.isBuffer(body)) {
+      res.end(body);
     } else {
-      await pipeline(createReadStream(reply.body.file), res);
+      await pipeline(createReadStream(body.file, { start: body.start, end: body.end }), res);
     }
   }
 

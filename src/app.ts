@@ -18,6 +18,7 @@ import { GenerationWorker } from './generations/worker.js';
 import { graphiqlOptions, renderGraphiQLPage } from './graphiql.js';
 import { bodyLimitExceeded, isMultipart, multipartLimits, securityPlugins, useBodyLimit } from './http/security.js';
 import { requestIdOf, trackRequest } from './http/request-id.js';
+import { createSampleHandler } from './http/samples.js';
 import { createVideoHandler } from './http/videos.js';
 import { attachWebSocket } from './http/websocket.js';
 import { JobQueue } from './jobs/queue.js';
@@ -91,6 +92,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         mediaDir: join(config.dataDir, 'simulator'),
         queueMs: config.simulator.queueMs,
         processingMs: config.simulator.processingMs,
+        fetchSources: true, // like Segmind: a source it cannot fetch fails the job
       });
       cleanups.push(() => simulator!.close());
       segmindUrl = simulator.url;
@@ -278,9 +280,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         return (await db.video.findUnique({ where: { id }, select })) ?? (await db.sourceUpload.findUnique({ where: { id }, select }));
       },
     });
+    // The examples' source clip; made at start when simulating (the newcomer's case), else when first asked for.
+    const samples = createSampleHandler(config.dataDir);
+    if (simulator) samples.prepare().catch((error: Error) => logger.warn({ err: error.message }, 'the sample clip could not be made'));
     const server = createServer((req, res) => {
       trackRequest(req, res, logger);
       if (req.url?.startsWith('/videos/')) void serveVideo(req, res);
+      else if (req.url?.startsWith('/samples/')) void samples.handle(req, res);
       else if (!bodyLimitExceeded(req, res, isMultipart(req) ? config.maxUploadRequestBytes : config.maxRequestBytes)) void yoga.handle(req, res);
     });
     await new Promise<void>((resolve, reject) => {

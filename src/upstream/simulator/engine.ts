@@ -77,7 +77,12 @@ export async function createJob(sim: Sim, params: ExtendParams, api: 'v1' | 'v2'
     true,
   );
   sim.pendingFailure = undefined;
-  await sim.store.add(job);
+  try {
+    await sim.store.add(job);
+  } catch (err) {
+    sim.balance = roundUsd(sim.balance + job.cost); // answered 500: not accepted, not billed
+    throw err;
+  }
   if (job.failure === undefined && !sim.fetchSources) {
     const { width, height } = OUTPUT_SIZE[params.quality];
     sim.patterns.get(width, height, params.duration).catch(() => undefined); // warm the cache now

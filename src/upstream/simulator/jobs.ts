@@ -121,7 +121,12 @@ export class JobStore {
   /** Adds a new job and writes it; resolves once it is on disk. */
   async add(job: JobRecord): Promise<void> {
     this.jobs.set(job.requestId, job);
-    await this.save(job);
+    try {
+      await this.save(job);
+    } catch (err) {
+      this.jobs.delete(job.requestId); // not stored: the job was never accepted
+      throw err;
+    }
   }
 
   /** Writes the job's current state (atomically, after any earlier write of it). */

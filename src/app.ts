@@ -280,9 +280,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         return (await db.video.findUnique({ where: { id }, select })) ?? (await db.sourceUpload.findUnique({ where: { id }, select }));
       },
     });
-    // The examples' source clip; made at start when simulating (the newcomer's case), else when first asked for.
-    const samples = createSampleHandler(config.dataDir);
-    if (simulator) samples.prepare().catch((error: Error) => logger.warn({ err: error.message }, 'the sample clip could not be made'));
+    // The examples' source clip: made now when simulating (a newcomer's first start), else when first asked for.
+    const samples = createSampleHandler(config.dataDir, { prepareNow: simulator !== null, logger });
     const server = createServer((req, res) => {
       trackRequest(req, res, logger);
       if (req.url?.startsWith('/videos/')) void serveVideo(req, res);

@@ -8,6 +8,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import type { Logger } from '../logger.js';
 import { runFfmpeg } from '../upstream/simulator/mp4.js';
 import { parseRange } from './videos.js';
 
@@ -60,7 +61,7 @@ export interface SampleHandler {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
-export function createSampleHandler(dataDir: string): SampleHandler {
+export function createSampleHandler(dataDir: string, options: { prepareNow?: boolean; logger?: Logger } = {}): SampleHandler {
   const file = path.join(path.resolve(dataDir), 'samples', 'beach.mp4');
   let ready: Promise<void> | undefined;
   const prepare = () => {
@@ -71,6 +72,8 @@ export function createSampleHandler(dataDir: string): SampleHandler {
     ready.catch(() => (ready = undefined)); // try again on the next request
     return ready;
   };
+
+  if (options.prepareNow) prepare().catch((error: Error) => options.logger?.warn({ err: error.message }, 'the sample clip could not be made'));
 
   return {
     prepare,

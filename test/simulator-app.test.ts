@@ -75,7 +75,7 @@ async function checkedJob(dataDir: string, videoUrl: string): Promise<Record<str
 }
 
 describe('npm start without SEGMIND_API_KEY', () => {
-  it('serves a sample clip, fails a source that answers 404, and finishes an extension of the sample across a Ctrl-C restart', async () => {
+  it('serves a sample clip; across a Ctrl-C restart, fails a source that answered 404 and finishes an extension of the sample', async () => {
     const databaseUrl = await createFreshDatabase();
     const dataDir = await mkdtemp(join(tmpdir(), 'extendql-newcomer-'));
     dirs.push(dataDir);
@@ -87,7 +87,7 @@ describe('npm start without SEGMIND_API_KEY', () => {
       POLL_INTERVAL_MS: '200',
       POLL_MAX_INTERVAL_MS: '500',
       SIMULATOR_QUEUE_MS: '200',
-      SIMULATOR_PROCESSING_MS: '8000',
+      SIMULATOR_PROCESSING_MS: '10000',
       LOG_LEVEL: 'info',
       NODE_ENV: 'test',
     };
@@ -108,20 +108,21 @@ describe('npm start without SEGMIND_API_KEY', () => {
     expect(Buffer.from(await part.arrayBuffer()).equals(sampleBytes.subarray(0, 100))).toBe(true);
 
     const sampleUrl = `${first.url}/samples/beach.mp4`;
-    const missing = await extend(execute, `${first.url}/samples/missing.mp4`);
+    const missingUrl = `${first.url}/samples/missing.mp4`;
+    const missing = await extend(execute, missingUrl);
     const id = await extend(execute, sampleUrl);
 
-    // Stop the server with Ctrl-C while Segmind (simulated) is PROCESSING the sample.
-    await waitFor('the source check', () => checkedJob(dataDir, sampleUrl));
+    // Stop the server with Ctrl-C while Segmind (simulated) is PROCESSING both, their sources checked.
+    await waitFor('the source checks', async () => (await checkedJob(dataDir, sampleUrl)) && checkedJob(dataDir, missingUrl));
     expect((await generation(execute, id)).status).toBe('RUNNING');
-    const failed = await ended(execute, missing);
-    expect(failed.status).toBe('FAILED');
-    expect(failed.error?.message).toContain('Failed to fetch video_url: HTTP 404');
-    expect((await generation(execute, id)).status).toBe('RUNNING');
+    expect((await generation(execute, missing)).status).toBe('RUNNING');
     expect(await first.kill('SIGINT')).toEqual({ code: 0, signal: null });
 
     const second = await startChildServer(env);
     const again = executorFor(second.graphqlUrl, key);
+    const failed = await ended(again, missing);
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error?.message).toContain('Failed to fetch video_url: HTTP 404');
     const done = await ended(again, id);
     expect(done.status).toBe('SUCCEEDED');
     expect(done.video).toMatchObject({ width: 960, height: 540, durationSeconds: 5 });

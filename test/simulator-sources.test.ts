@@ -161,15 +161,18 @@ describe('the output', () => {
 describe('a restart', () => {
   it('keeps jobs: a job accepted by one process finishes in the next, from its stored timestamps', async () => {
     const mediaDir = await mkdtemp(path.join(tmpdir(), 'extendql-sim-restart-'));
-    const first = await simulator({ mediaDir, queueMs: 20, processingMs: 1500 });
+    const first = await simulator({ mediaDir, queueMs: 20, processingMs: 4000 });
     const job = await submit(first, `${base}/red.mp4`);
-    await sleep(300); // PROCESSING, its source fetched
+    const jobFile = path.join(mediaDir, 'jobs', `${job.request_id}.json`);
+    const readJob = async () => JSON.parse(await readFile(jobFile, 'utf8')) as Record<string, unknown>;
+    for (let i = 0; i < 200 && !(await readJob()).sourceCheckedAt; i++) await sleep(20); // PROCESSING, its source checked
     await first.close();
-    const stored = JSON.parse(await readFile(path.join(mediaDir, 'jobs', `${job.request_id}.json`), 'utf8')) as Record<string, unknown>;
+    const stored = await readJob();
     expect(stored).toMatchObject({ requestId: job.request_id, cost: 0.375, params: { video_url: `${base}/red.mp4` } });
     expect(stored.final).toBeUndefined();
+    expect(stored.sourceCheckedAt).toEqual(expect.any(Number));
 
-    const second = await simulator({ mediaDir, queueMs: 20, processingMs: 1500 });
+    const second = await simulator({ mediaDir, queueMs: 20, processingMs: 4000 });
     const statusUrl = `${second.url}/v2/requests/${job.request_id}/status`;
     const early = (await (await fetch(statusUrl, { headers: { 'x-api-key': KEY } })).json()) as { status: string };
     expect(early.status).toBe('PROCESSING');

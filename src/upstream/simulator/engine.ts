@@ -27,6 +27,8 @@ export interface Sim {
   baseUrl: string;
   fetchedSources: string[];
   timers: Set<NodeJS.Timeout>;
+  /** Source checks under way; close() waits for them to stop. */
+  checks: Set<Promise<void>>;
   closing: AbortController;
 }
 
@@ -45,6 +47,7 @@ export function createSim(options: { apiKey: string; mediaDir: string; credits?:
     baseUrl: '',
     fetchedSources: [],
     timers: new Set(),
+    checks: new Set(),
     closing: new AbortController(),
   };
   return sim;
@@ -97,7 +100,12 @@ export function scheduleJob(sim: Sim, job: JobRecord): void {
   const now = Date.now();
   const processingAt = job.createdAt + sim.timing.queueMs;
   if (sim.fetchSources && job.failure === undefined && job.sourceCheckedAt === undefined) {
-    later(sim, processingAt - now, () => (job.sourceCheck = checkSource(sim, job)));
+    later(sim, processingAt - now, () => {
+      const check = checkSource(sim, job);
+      job.sourceCheck = check;
+      sim.checks.add(check);
+      void check.finally(() => sim.checks.delete(check));
+    });
   }
   later(sim, processingAt + sim.timing.processingMs - now, () => {
     void (job.sourceCheck ?? Promise.resolve()).then(() => {
@@ -113,7 +121,7 @@ export function scheduleJob(sim: Sim, job: JobRecord): void {
 async function checkSource(sim: Sim, job: JobRecord): Promise<void> {
   sim.fetchedSources.push(job.params.video_url);
   await mkdir(sim.sourcesDir, { recursive: true });
-  const file = path.join(sim.sourcesDir, `${job.requestId}.src`);
+  const file = path.join(sim.sourcesDir, `${job.requestId}.${randomUUID()}.src`); // never shared with another process
   try {
     const check = await fetchSource(job.params.video_url, file, sim.closing.signal);
     if (!check.ok) {

@@ -165,6 +165,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
+      await Promise.all(sim.checks);
       await sim.store.flush();
     },
     requests,

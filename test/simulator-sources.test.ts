@@ -185,4 +185,18 @@ describe('a restart', () => {
     expect(parseMp4(Buffer.from(await video.arrayBuffer())).videoTracks[0]?.video).toEqual({ width: 480, height: 360 });
     await rm(mediaDir, { recursive: true, force: true });
   });
+  it('checks the source in the next process when the job was still QUEUED at the restart', async () => {
+    const mediaDir = await mkdtemp(path.join(tmpdir(), 'extendql-sim-restart-'));
+    const first = await simulator({ mediaDir, queueMs: 600, processingMs: 200 });
+    const job = await submit(first, `${base}/missing.mp4`);
+    await first.close(); // before processing starts: nothing fetched yet
+    expect(first.fetchedSources).toEqual([]);
+
+    const second = await simulator({ mediaDir, queueMs: 600, processingMs: 200 });
+    const { http: status, body } = await finish(`${second.url}/v2/requests/${job.request_id}/status`);
+    expect(status).toBe(422);
+    expect(body).toMatchObject({ status: 'FAILED', error: 'Failed to fetch video_url: HTTP 404' });
+    expect(second.fetchedSources).toEqual([`${base}/missing.mp4`]);
+    await rm(mediaDir, { recursive: true, force: true });
+  });
 });

@@ -161,14 +161,13 @@ export class JobStore {
   }
 
   private async load(id: string): Promise<JobRecord | undefined> {
-    let text: string;
+    let parsed: StoredJob;
     try {
-      text = await readFile(path.join(this.dir, `${id}.json`), 'utf8');
+      parsed = JSON.parse(await readFile(path.join(this.dir, `${id}.json`), 'utf8')) as StoredJob;
     } catch {
-      return undefined;
+      return undefined; // unknown (or unreadable): as Segmind, "not found"
     }
-    const parsed = JSON.parse(text) as StoredJob;
-    if (parsed.requestId !== id) return undefined;
+    if (parsed?.requestId !== id) return undefined;
     const job = this.jobs.get(id) ?? withRuntime(parsed, false);
     if (!this.jobs.has(id)) {
       this.jobs.set(id, job);

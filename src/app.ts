@@ -22,6 +22,7 @@ import { bodyLimitExceeded, isMultipart, MAX_OPERATION_COST, securityPlugins, us
 import { limitBodyTime, serverTimeouts } from './http/timeouts.js';
 import { maskedErrors, useMetricsToken, useStatusOnlyWithoutData, yogaLogging } from './http/yoga.js';
 import { requestIdOf, trackRequest } from './http/request-id.js';
+import { createSampleHandler } from './http/samples.js';
 import { createVideoHandler } from './http/videos.js';
 import { attachWebSocket } from './http/websocket.js';
 import { JobQueue } from './jobs/queue.js';
@@ -99,6 +100,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         mediaDir: join(config.dataDir, 'simulator'),
         queueMs: config.simulator.queueMs,
         processingMs: config.simulator.processingMs,
+        fetchSources: true, // like Segmind: a source it cannot fetch fails the job
       });
       cleanups.push(() => simulator!.close());
       segmindUrl = simulator.url;
@@ -298,9 +300,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         return (await db.video.findUnique({ where: { id }, select })) ?? (await db.sourceUpload.findUnique({ where: { id }, select }));
       },
     });
+    // The examples' source clip: made now when simulating (a newcomer's first start), else when first asked for.
+    const samples = createSampleHandler(config.dataDir, { prepareNow: simulator !== null, logger });
     const server = createServer(serverTimeouts(config.http), (req, res) => {
       trackRequest(req, res, logger);
       if (req.url?.startsWith('/videos/')) void serveVideo(req, res);
+      else if (req.url?.startsWith('/samples/')) void samples.handle(req, res);
       else if (!bodyLimitExceeded(req, res, isMultipart(req) ? config.maxUploadRequestBytes : config.maxRequestBytes)) {
         if (!isMultipart(req)) limitBodyTime(req, res, config.http.requestTimeoutMs);
         void yoga.handle(req, res);

@@ -4,10 +4,12 @@ import { createRequire } from 'node:module';
 /** The operations GraphiQL opens with: ready to run once a key is pasted into the headers. */
 export const EXAMPLE_EXTEND_VIDEO = /* GraphQL */ `# 1. Create a key: npm run apikey:create -- --name me
 # 2. Paste it into the x-api-key header below, then run this mutation.
+# The sample clip is served by this server (default port 4000). With a real Segmind key, use a
+# URL that Segmind can reach: your own public URL, or an upload.
 mutation ExtendVideo {
   extendVideo(
     input: {
-      videoUrl: "https://example.com/clips/beach.mp4"
+      videoUrl: "http://localhost:4000/samples/beach.mp4"
       prompt: "The camera glides forward as waves roll onto the shore at sunset"
       duration: 5
       quality: Q540P

@@ -111,7 +111,7 @@ function etagMatches(header: string | undefined, etag: string): boolean {
  * Parses a single `bytes=` range against size. Returns undefined when the header should be ignored
  * (malformed, or several ranges, which we answer with the full body).
  */
-function parseRange(header: string, size: number): ByteRange | 'unsatisfiable' | undefined {
+export function parseRange(header: string, size: number): ByteRange | 'unsatisfiable' | undefined {
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match) return undefined;
   const [, first = '', last = ''] = match;

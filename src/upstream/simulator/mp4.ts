@@ -42,7 +42,7 @@ const FONT_CANDIDATES = [
  * A font we can pass to drawtext without filter escaping: ffmpeg runs with the font's directory
  * as its working directory and gets only the plain file name.
  */
-function findFont(): { dir: string; file: string } | undefined {
+export function findFont(): { dir: string; file: string } | undefined {
   for (const candidate of FONT_CANDIDATES) {
     const file = path.basename(candidate);
     if (/^[A-Za-z0-9._-]+$/.test(file) && existsSync(candidate)) {
@@ -79,7 +79,7 @@ function ffmpegArgs(width: number, height: number, seconds: number, out: string,
   ];
 }
 
-function runFfmpeg(args: string[], cwd?: string): Promise<void> {
+export function runFfmpeg(args: string[], cwd?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(ffmpegInstaller.path, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

@@ -473,8 +473,8 @@ async function main() {
         subject: `${fmt(r.peakRssMb, 0)} MB (${fmt(r.startRssMb, 0)} MB before)`,
         baseline: '—',
         ratio: '—',
-        target: '≤ 350 MB',
-        verdict: r.peakRssMb <= 350 ? 'met' : '**missed**',
+        target: "≤ 400 MB, with Node's default heap policy",
+        verdict: r.peakRssMb <= 400 ? 'met' : '**missed**',
       },
       {
         scenario: `4. ${IN_FLIGHT.toLocaleString('en')} generations in flight, fake takes 20 s each`,

@@ -1,3 +1,5 @@
+// First: a one-line refusal on a Node too old for what follows.
+import './require-node.mjs';
 import { startApp } from './app.js';
 import { createLogger } from './logger.js';
 import { exitOnFailure, loadConfigOrExit, stopOnSignals } from './process.js';

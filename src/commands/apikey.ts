@@ -1,3 +1,5 @@
+// First: a one-line refusal on a Node too old for what follows.
+import '../require-node.mjs';
 import { parseArgs } from 'node:util';
 import { createApiKey, revokeApiKey } from '../auth/api-keys.js';
 import { loadConfig } from '../config.js';

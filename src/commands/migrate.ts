@@ -1,3 +1,5 @@
+// First: a one-line refusal on a Node too old for what follows.
+import '../require-node.mjs';
 import { loadConfig } from '../config.js';
 import { openDatabase } from '../db/connect.js';
 import { createLogger } from '../logger.js';

@@ -44,7 +44,20 @@ export function stopOnSignals(app: App, config: Config, logger: Logger): void {
   }
 }
 
-export function exitOnFailure(error: unknown): never {
-  console.error(error);
+/**
+ * A start that failed (startApp has already stopped what it started, the embedded PostgreSQL
+ * included). Failures a newcomer causes by configuration get one line that says what to change.
+ */
+export function exitOnFailure(error: unknown, logger?: Logger): never {
+  if (logger) flushLogs(logger);
+  console.error(startFailureLine(error) ?? error);
   process.exit(1);
+}
+
+function startFailureLine(error: unknown): string | null {
+  const { code, port } = (error ?? {}) as NodeJS.ErrnoException & { port?: number };
+  if (typeof port !== 'number') return null;
+  if (code === 'EADDRINUSE') return `Port ${port} is in use (EADDRINUSE). Set PORT to another port, e.g. PORT=${port + 1} npm start.`;
+  if (code === 'EACCES') return `Port ${port} needs privileges this process lacks (EACCES). Set PORT to a port above 1023, e.g. PORT=4000 npm start.`;
+  return null;
 }

@@ -6,5 +6,8 @@ import { exitOnFailure, loadConfigOrExit, stopOnSignals } from './process.js';
 
 /** `npm start`: the whole service in one process. */
 const config = loadConfigOrExit();
-const logger = createLogger(config.logLevel);
-startApp(config, { logger, worker: config.workerEnabled }).then((app) => stopOnSignals(app, config, logger), exitOnFailure);
+const logger = createLogger(config.logLevel, { humanOnTerminal: !config.production });
+startApp(config, { logger, worker: config.workerEnabled }).then(
+  (app) => stopOnSignals(app, config, logger),
+  (error: unknown) => exitOnFailure(error, logger),
+);

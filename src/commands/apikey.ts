@@ -36,7 +36,7 @@ async function main() {
     process.exit(2);
   }
   const config = loadConfig();
-  const database = await openDatabase(config, createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { humanOnTerminal: !config.production }));
+  const database = await openDatabase(config, createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { humanOnTerminal: !config.production }), { ownSession: false });
   const db = createDb(database.url, { max: 1 });
   try {
     if (command === 'create') {

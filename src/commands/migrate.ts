@@ -6,6 +6,6 @@ import { createLogger } from '../logger.js';
 
 /** `npm run db:migrate`: applies pending migrations (the server also does this at start). */
 const config = loadConfig();
-const database = await openDatabase(config, createLogger(config.logLevel, { humanOnTerminal: !config.production }));
+const database = await openDatabase(config, createLogger(config.logLevel, { humanOnTerminal: !config.production }), { ownSession: false });
 await database.stop();
 console.log('Database is up to date.');

@@ -83,7 +83,7 @@ async function runningCluster(dir: string): Promise<{ pid: number; port: number 
  * The extendql process that started (or took over) the cluster under `dir` records its pid in
  * `<dir>.owner`, next to the data directory: it stops the cluster when it exits. Another process
  * finding the cluster running shares it while that owner lives, and takes it over once it is gone
- * (killed with SIGKILL, say), so that a cluster is never left running with nobody to stop it.
+ * (killed with SIGKILL, say): a cluster left with nobody to stop it gets an owner again.
  */
 const ownerFile = (dir: string) => `${dir}.owner`;
 
@@ -126,8 +126,8 @@ async function ensureDatabase(adminUrl: string, database: string): Promise<void>
 export interface EmbeddedOptions {
   /**
    * Runs the postmaster in a session of its own, out of reach of the terminal's Ctrl-C, for a
-   * process that stops it itself at the end of an orderly shutdown (the server, the worker, the
-   * commands). Without it (test suites, scratch clusters), a Ctrl-C stops PostgreSQL along with
+   * process that stops it itself at the end of an orderly shutdown (the server, the worker).
+   * Without it (test suites, scratch clusters), a Ctrl-C stops PostgreSQL along with
    * the process that started it, even when that process has no shutdown of its own.
    */
   ownSession?: boolean;

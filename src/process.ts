@@ -18,9 +18,11 @@ export function loadConfigOrExit(): Config {
 /**
  * SIGINT/SIGTERM: stop taking work, let running steps finish within SHUTDOWN_GRACE_MS, exit 0.
  * Whatever is still running after the grace period is retried by another process later. A
- * second signal exits at once.
+ * second signal exits at once. Installed while the app is still starting: a signal then lets the
+ * start finish and stops everything it started (the embedded PostgreSQL included), rather than
+ * killing the process with what it started left running.
  */
-export function stopOnSignals(app: App, config: Config, logger: Logger): void {
+export function stopOnSignals(starting: App | Promise<App>, config: Config, logger: Logger): void {
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
@@ -35,11 +37,15 @@ export function stopOnSignals(app: App, config: Config, logger: Logger): void {
         flushLogs(logger);
         process.exit(code);
       };
-      setTimeout(() => exit(1), config.shutdownGraceMs + 5000).unref();
-      app.close().then(
-        () => exit(0),
-        () => exit(1),
-      );
+      Promise.resolve(starting)
+        .then((app) => {
+          setTimeout(() => exit(1), config.shutdownGraceMs + 5000).unref();
+          return app.close();
+        })
+        .then(
+          () => exit(0),
+          () => exit(1),
+        );
     });
   }
 }

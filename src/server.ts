@@ -7,7 +7,6 @@ import { exitOnFailure, loadConfigOrExit, stopOnSignals } from './process.js';
 /** `npm start`: the whole service in one process. */
 const config = loadConfigOrExit();
 const logger = createLogger(config.logLevel, { humanOnTerminal: !config.production });
-startApp(config, { logger, worker: config.workerEnabled }).then(
-  (app) => stopOnSignals(app, config, logger),
-  (error: unknown) => exitOnFailure(error, logger),
-);
+const starting = startApp(config, { logger, worker: config.workerEnabled });
+stopOnSignals(starting, config, logger);
+starting.catch((error: unknown) => exitOnFailure(error, logger));

@@ -10,4 +10,6 @@ import { exitOnFailure, loadConfigOrExit, stopOnSignals } from './process.js';
  */
 const config = loadConfigOrExit();
 const logger = createLogger(config.logLevel, { humanOnTerminal: !config.production });
-startApp(config, { logger, http: false }).then((app) => stopOnSignals(app, config, logger), exitOnFailure);
+const starting = startApp(config, { logger, http: false });
+stopOnSignals(starting, config, logger);
+starting.catch(exitOnFailure);

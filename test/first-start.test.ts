@@ -105,6 +105,31 @@ describe('the embedded PostgreSQL', () => {
     },
     TEST_TIMEOUT,
   );
+
+  it(
+    'is stopped again when Ctrl-C comes while the server is still starting',
+    async () => {
+      const dir = await dataDir();
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...embeddedEnv(dir) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        // The cluster is up; migrations, the queue and the HTTP server are yet to come.
+        const started = output.includes('embedded PostgreSQL started');
+        output += chunk;
+        if (!started && output.includes('embedded PostgreSQL started')) child.kill('SIGINT');
+      });
+      const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+      expect(exit, output).toEqual({ code: 0, signal: null });
+      expect(output).toContain('shutting down');
+      expect(postgresProcessesUnder(dir)).toEqual([]);
+      expect(existsSync(join(dir, 'postgres.owner'))).toBe(false);
+    },
+    TEST_TIMEOUT,
+  );
 });
 
 describe('a port already in use', () => {

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // `extendql`: the command line of extendql (src/cli/main.ts). It runs the TypeScript sources with
 // tsx, found next to this file, so it works from any working directory.
+// First: a one-line refusal on a Node too old for what follows.
+import '../src/require-node.mjs';
 import { URL, fileURLToPath } from 'node:url';
 import { register } from 'tsx/esm/api';
 

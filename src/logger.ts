@@ -1,20 +1,21 @@
 import { pino } from 'pino';
+import { humanDestination } from './log-format.js';
 
 export type Logger = pino.Logger;
 
-/** Structured JSON logs. Header and key fields are redacted wherever they appear. */
 const destinations = new WeakMap<Logger, ReturnType<typeof pino.destination>>();
 
-export function createLogger(level: string = 'info'): Logger {
+/**
+ * Structured JSON logs. Header and key fields are redacted wherever they appear. With
+ * `humanOnTerminal` (everywhere but production) and stdout a terminal, the lines are rendered for
+ * reading instead (log-format.ts); pipes and files always get JSON.
+ */
+export function createLogger(level: string = 'info', options: { humanOnTerminal?: boolean } = {}): Logger {
+  const redact = { paths: ['apiKey', '*.apiKey', 'headers["x-api-key"]', '*.headers["x-api-key"]', 'key', '*.key'], censor: '[redacted]' };
+  if (options.humanOnTerminal && process.stdout.isTTY) return pino({ level, redact }, humanDestination());
   const destination = pino.destination({ dest: 1, sync: false });
   const logger = pino(
-    {
-      level,
-      redact: {
-        paths: ['apiKey', '*.apiKey', 'headers["x-api-key"]', '*.headers["x-api-key"]', 'key', '*.key'],
-        censor: '[redacted]',
-      },
-    },
+    { level, redact },
     // Asynchronous writes: a synchronous write per line (pino's default for stdout) was a system
     // call per request on the hot path. Lines still queued are flushed on exit (flushLogs).
     destination,

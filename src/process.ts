@@ -18,9 +18,11 @@ export function loadConfigOrExit(): Config {
 /**
  * SIGINT/SIGTERM: stop taking work, let running steps finish within SHUTDOWN_GRACE_MS, exit 0.
  * Whatever is still running after the grace period is retried by another process later. A
- * second signal exits at once.
+ * second signal exits at once. Installed while the app is still starting: a signal then lets the
+ * start finish and stops everything it started (the embedded PostgreSQL included), rather than
+ * killing the process with what it started left running.
  */
-export function stopOnSignals(app: App, config: Config, logger: Logger): void {
+export function stopOnSignals(starting: App | Promise<App>, config: Config, logger: Logger): void {
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
@@ -35,16 +37,33 @@ export function stopOnSignals(app: App, config: Config, logger: Logger): void {
         flushLogs(logger);
         process.exit(code);
       };
-      setTimeout(() => exit(1), config.shutdownGraceMs + 5000).unref();
-      app.close().then(
-        () => exit(0),
-        () => exit(1),
-      );
+      Promise.resolve(starting)
+        .then((app) => {
+          setTimeout(() => exit(1), config.shutdownGraceMs + 5000).unref();
+          return app.close();
+        })
+        .then(
+          () => exit(0),
+          () => exit(1),
+        );
     });
   }
 }
 
-export function exitOnFailure(error: unknown): never {
-  console.error(error);
+/**
+ * A start that failed (startApp has already stopped what it started, the embedded PostgreSQL
+ * included). Failures a newcomer causes by configuration get one line that says what to change.
+ */
+export function exitOnFailure(error: unknown, logger?: Logger): never {
+  if (logger) flushLogs(logger);
+  console.error(startFailureLine(error) ?? error);
   process.exit(1);
+}
+
+function startFailureLine(error: unknown): string | null {
+  const { code, port } = (error ?? {}) as NodeJS.ErrnoException & { port?: number };
+  if (typeof port !== 'number') return null;
+  if (code === 'EADDRINUSE') return `Port ${port} is in use (EADDRINUSE). Set PORT to another port, e.g. PORT=${port + 1} npm start.`;
+  if (code === 'EACCES') return `Port ${port} needs privileges this process lacks (EACCES). Set PORT to a port above 1023, e.g. PORT=4000 npm start.`;
+  return null;
 }

@@ -1,8 +1,12 @@
+// First: a one-line refusal on a Node too old for what follows.
+import './require-node.mjs';
 import { startApp } from './app.js';
 import { createLogger } from './logger.js';
 import { exitOnFailure, loadConfigOrExit, stopOnSignals } from './process.js';
 
 /** `npm start`: the whole service in one process. */
 const config = loadConfigOrExit();
-const logger = createLogger(config.logLevel);
-startApp(config, { logger, worker: config.workerEnabled }).then((app) => stopOnSignals(app, config, logger), exitOnFailure);
+const logger = createLogger(config.logLevel, { humanOnTerminal: !config.production });
+const starting = startApp(config, { logger, worker: config.workerEnabled });
+stopOnSignals(starting, config, logger);
+starting.catch((error: unknown) => exitOnFailure(error, logger));

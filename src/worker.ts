@@ -1,3 +1,5 @@
+// First: a one-line refusal on a Node too old for what follows.
+import './require-node.mjs';
 import { startApp } from './app.js';
 import { createLogger } from './logger.js';
 import { exitOnFailure, loadConfigOrExit, stopOnSignals } from './process.js';
@@ -7,5 +9,7 @@ import { exitOnFailure, loadConfigOrExit, stopOnSignals } from './process.js';
  * servers; they share the queue in PostgreSQL (and subscription events through REDIS_URL).
  */
 const config = loadConfigOrExit();
-const logger = createLogger(config.logLevel);
-startApp(config, { logger, http: false }).then((app) => stopOnSignals(app, config, logger), exitOnFailure);
+const logger = createLogger(config.logLevel, { humanOnTerminal: !config.production });
+const starting = startApp(config, { logger, http: false });
+stopOnSignals(starting, config, logger);
+starting.catch(exitOnFailure);

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clearApiKeyCache } from '../src/auth/api-keys.js';
 import { GenerationsDocument } from './gql/graphql.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
@@ -100,6 +101,51 @@ describe('npm run apikey:create', () => {
     await expect(
       promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/commands/apikey.ts', 'create'], { env: { ...process.env, DATABASE_URL: stack.app.databaseUrl } }),
     ).rejects.toMatchObject({ code: 2 });
+  });
+});
+
+describe('npm run apikey:list', () => {
+  const command = async (...args: string[]) =>
+    (
+      await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/commands/apikey.ts', ...args], {
+        env: { ...process.env, DATABASE_URL: stack.app.databaseUrl, LOG_LEVEL: 'warn' },
+      })
+    ).stdout;
+  const idOf = (created: string) => /Created API key (\S+) /.exec(created)![1]!;
+  const secondsOf = (date: Date) => `${date.toISOString().slice(0, 19).replace('T', ' ')}Z`;
+
+  it('shows name, id, prefix, created, last used and revoked of every key, never a key, hash or secret', async () => {
+    const usedOutput = await command('create', '--name', 'used key');
+    const used = { id: idOf(usedOutput), key: usedOutput.trim().split('\n').at(-1)! };
+    const revokedId = idOf(await command('create', '--name', 'revoked key'));
+    await command('revoke', '--id', revokedId);
+
+    // A request records the use, after (not before) it is answered: poll for it.
+    expect((await stack.execute(GenerationsDocument, { first: 1 }, used.key)).errors).toBeUndefined();
+    let lastUsedAt: Date | null = null;
+    for (let attempt = 0; attempt < 50 && !lastUsedAt; attempt++) {
+      lastUsedAt = (await stack.app.db.apiKey.findUniqueOrThrow({ where: { id: used.id } })).lastUsedAt;
+      if (!lastUsedAt) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(lastUsedAt).toBeInstanceOf(Date);
+    // Within the minute, another lookup (the remembered identity forgotten) writes nothing.
+    clearApiKeyCache(stack.app.db);
+    expect((await stack.execute(GenerationsDocument, { first: 1 }, used.key)).errors).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await stack.app.db.apiKey.findUniqueOrThrow({ where: { id: used.id } })).lastUsedAt).toEqual(lastUsedAt);
+
+    const listed = await command('list');
+    const lines = listed.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^NAME +ID +PREFIX +CREATED +LAST USED +REVOKED$/);
+    const rows = await stack.app.db.apiKey.findMany({ where: { id: { in: [used.id, revokedId] } } });
+    const usedRow = rows.find((row) => row.id === used.id)!;
+    const revokedRow = rows.find((row) => row.id === revokedId)!;
+    const row = (id: string) => lines.find((line) => line.includes(id))!.split(/ {2,}/);
+    expect(row(used.id)).toEqual(['used key', used.id, `${usedRow.prefix}…`, secondsOf(usedRow.createdAt), secondsOf(lastUsedAt!), '-']);
+    expect(row(revokedId)).toEqual(['revoked key', revokedId, `${revokedRow.prefix}…`, secondsOf(revokedRow.createdAt), 'never', secondsOf(revokedRow.revokedAt!)]);
+    for (const secret of [used.key, usedRow.keyHash, usedRow.webhookSecret, revokedRow.keyHash, revokedRow.webhookSecret, stack.key]) {
+      expect(listed).not.toContain(secret);
+    }
   });
 });
 

@@ -82,9 +82,44 @@ export async function authenticate(db: Db, presented: string | null | undefined)
 }
 
 async function lookUp(db: Db, hash: string): Promise<ApiKeyIdentity | null> {
-  const row = await db.apiKey.findUnique({ where: { keyHash: hash }, select: { id: true, name: true, keyHash: true, revokedAt: true } });
+  const row = await db.apiKey.findUnique({ where: { keyHash: hash }, select: { id: true, name: true, keyHash: true, revokedAt: true, lastUsedAt: true } });
   if (!row || row.revokedAt) return null;
   // The lookup was by hash already; compare again in constant time so timing says nothing.
   if (!timingSafeEqual(Buffer.from(row.keyHash), Buffer.from(hash))) return null;
+  if (!row.lastUsedAt || row.lastUsedAt.getTime() < Date.now() - LAST_USED_PRECISION_MS) recordUse(db, row.id);
   return { id: row.id, name: row.name };
+}
+
+/** `lastUsedAt` is written at most this often per key, so a busy key costs no write per request. */
+const LAST_USED_PRECISION_MS = 60_000;
+
+/**
+ * Records that a key was used. Only ever called from a lookup (one per key per AUTH_CACHE_TTL_MS),
+ * and only when the recorded time is over a minute old; the request does not wait for it. The
+ * condition is repeated in the UPDATE, so that servers looking the key up at once write it once.
+ */
+function recordUse(db: Db, id: string): void {
+  const stale = new Date(Date.now() - LAST_USED_PRECISION_MS);
+  void db.apiKey
+    .updateMany({ where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: stale } }] }, data: { lastUsedAt: new Date() } })
+    .catch(() => {
+      // A lost "last used" time is not worth failing (or logging from) a request for.
+    });
+}
+
+export interface ApiKeySummary {
+  id: string;
+  name: string;
+  prefix: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+/** Every key, oldest first, without its hash or webhook secret. */
+export function listApiKeys(db: Db): Promise<ApiKeySummary[]> {
+  return db.apiKey.findMany({
+    select: { id: true, name: true, prefix: true, createdAt: true, lastUsedAt: true, revokedAt: true },
+    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+  });
 }

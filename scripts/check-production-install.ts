@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, posix } from 'node:path';
+import { delimiter, dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { dockerIgnored, envOf, execForm, last, parseDockerfile, parseDockerignore, type Stage } from './lib/dockerfile.js';
@@ -131,7 +131,8 @@ async function appEnvironment(runtime: Replayed, scratch: string): Promise<Recor
     if (asNobody(runtime)) await chown(dir, NOBODY, NOBODY);
   }
   return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    // `node` is the Node running this check, as in the image it is the base image's.
+    PATH: [dirname(process.execPath), process.env.PATH ?? '/usr/bin:/bin'].join(delimiter),
     HOME: home,
     ...runtime.env,
     DATA_DIR: dataDir,
@@ -141,8 +142,25 @@ async function appEnvironment(runtime: Replayed, scratch: string): Promise<Recor
   };
 }
 
+/**
+ * Whether to run the app as nobody: when the image names a non-root USER and this check runs as
+ * root, if nobody may run this Node (a Node under root's 0700 home it may not; then root it is,
+ * and the embedded PostgreSQL runs as its own `postgres` user).
+ */
 function asNobody(runtime: Replayed): boolean {
-  return runtime.user !== undefined && runtime.user !== 'root' && process.getuid?.() === 0;
+  if (runtime.user === undefined || runtime.user === 'root' || process.getuid?.() !== 0) return false;
+  nobodyRunsNode ??= spawnSync(process.execPath, ['-e', ''], { uid: NOBODY, gid: NOBODY, cwd: '/' }).status === 0;
+  return nobodyRunsNode;
+}
+let nobodyRunsNode: boolean | undefined;
+
+function identity(runtime: Replayed): { uid?: number; gid?: number } {
+  return asNobody(runtime) ? { uid: NOBODY, gid: NOBODY } : {};
+}
+
+/** `node` is the Node running this check, as in the image it is the base image's. */
+function program(name: string): string {
+  return name === 'node' ? process.execPath : name;
 }
 
 function healthcheckCommand(stage: Stage): string[] {
@@ -152,9 +170,9 @@ function healthcheckCommand(stage: Stage): string[] {
 }
 
 function startProcess(runtime: Replayed, env: Record<string, string>, command: string[], log: string[]): ChildProcess {
-  say(`start: ${command.join(' ')} (PORT=${env.PORT}, DATA_DIR=${env.DATA_DIR}${asNobody(runtime) ? ', as nobody' : ''})`);
-  const id = asNobody(runtime) ? { uid: NOBODY, gid: NOBODY } : {};
-  const child = spawn(command[0]!, command.slice(1), { cwd: join(runtime.root, runtime.workdir), env, stdio: ['ignore', 'pipe', 'pipe'], ...id });
+  const user = asNobody(runtime) ? 'nobody' : (process.env.USER ?? `uid ${process.getuid?.()}`);
+  say(`start: ${command.join(' ')} (PORT=${env.PORT}, DATA_DIR=${env.DATA_DIR}, as ${user}, ${process.execPath})`);
+  const child = spawn(program(command[0]!), command.slice(1), { cwd: join(runtime.root, runtime.workdir), env, stdio: ['ignore', 'pipe', 'pipe'], ...identity(runtime) });
   running.add(child);
   child.once('exit', () => running.delete(child));
   for (const stream of [child.stdout!, child.stderr!]) {
@@ -174,7 +192,7 @@ async function checkServer(runtime: Replayed, env: Record<string, string>, comma
   const t = Date.now();
   await waitFor(async () => (await fetch(`http://127.0.0.1:${env.PORT}/health`).catch(() => null))?.status === 200, exited, 180_000, '/health to answer 200');
   say(`/health answered 200, ${elapsed(t)} after start`);
-  const probe = spawnSync(healthcheck[0]!, healthcheck.slice(1), { cwd: join(runtime.root, runtime.workdir), env, timeout: 10_000, encoding: 'utf8' });
+  const probe = spawnSync(program(healthcheck[0]!), healthcheck.slice(1), { cwd: join(runtime.root, runtime.workdir), env, timeout: 10_000, encoding: 'utf8', ...identity(runtime) });
   if (probe.status !== 0) throw new Error(`the Dockerfile's HEALTHCHECK exited with ${probe.status ?? probe.signal}: ${probe.stderr}`);
   say('the HEALTHCHECK command exits 0');
   await stopWithSigterm(child, exited, 'server');

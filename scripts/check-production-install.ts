@@ -7,6 +7,7 @@
 //
 //   node --import tsx scripts/check-production-install.ts      (KEEP_SCRATCH=1 keeps the copy)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -48,6 +49,7 @@ async function main(): Promise<void> {
       roots.set(stage.name, runtime.root);
     }
     const final = stages.at(-1)!;
+    await reportDevDependencies(runtime!);
     const entrypoint = execForm(last(final, 'ENTRYPOINT')?.args ?? '[]');
     const cmd = execForm(last(final, 'CMD')!.args);
     const app = await appEnvironment(runtime!, scratch);
@@ -120,6 +122,20 @@ async function copyStep(words: string[], base: string, fromStage: boolean, state
     const into = dest.endsWith('/') || sources.length > 1 ? join(target, posix.basename(source)) : target;
     await cp(from, into, { recursive: true, errorOnExist: false, force: true });
   }
+}
+
+/**
+ * Which dev dependencies the runtime stage holds anyway: npm keeps those that are also optional
+ * peers of a production dependency (the Prisma CLI, and TypeScript through it). The test runner
+ * and the linter must not be among them.
+ */
+async function reportDevDependencies(runtime: Replayed): Promise<void> {
+  const app = join(runtime.root, runtime.workdir);
+  const manifest = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+  const present = Object.keys(manifest.devDependencies).filter((name) => existsSync(join(app, 'node_modules', name)));
+  say(`runtime node_modules: dev dependencies present: ${present.join(', ') || 'none'}`);
+  const unwanted = present.filter((name) => ['vitest', 'eslint'].includes(name));
+  if (unwanted.length) throw new Error(`the runtime stage installed dev dependencies: ${unwanted.join(', ')}`);
 }
 
 /** The runtime stage's ENV, plus a scratch DATA_DIR, a free port, and nothing from this shell's configuration. */

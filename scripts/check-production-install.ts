@@ -125,9 +125,9 @@ async function copyStep(words: string[], base: string, fromStage: boolean, state
 }
 
 /**
- * Which dev dependencies the runtime stage holds anyway: npm keeps those that are also optional
- * peers of a production dependency (the Prisma CLI, and TypeScript through it). The test runner
- * and the linter must not be among them.
+ * Which dev dependencies the runtime stage holds anyway: npm keeps those that production
+ * dependencies also need or take as optional peers (the Prisma CLI for @prisma/client, TypeScript
+ * for the CLI, some type packages). The test runner and the linter must not be among them.
  */
 async function reportDevDependencies(runtime: Replayed): Promise<void> {
   const app = join(runtime.root, runtime.workdir);

@@ -31,6 +31,7 @@ COPY src ./src
 COPY bin ./bin
 
 # Embedded PostgreSQL (when DATABASE_URL is unset), simulator media and local videos live here.
+# compose.yaml gives DATABASE_URL (its own PostgreSQL) and S3 instead, so there it holds little.
 # image only
 RUN mkdir -p /data && chown node:node /data
 ENV DATA_DIR=/data

@@ -124,6 +124,9 @@ const EnvSchema = z.object({
 
 export type Env = z.infer<typeof EnvSchema>;
 
+/** Every environment variable extendql reads, e.g. for checking deployment files against it. */
+export const ENV_NAMES = Object.keys(EnvSchema.shape) as (keyof Env)[];
+
 export interface S3Config {
   bucket: string;
   endpoint: string | undefined;

@@ -144,20 +144,32 @@ interface Run {
   chaosLog: string[];
   hostile: HostileOutcomes;
   slowBodies: string;
-  followers: Follower[];
+  followers: Followed[];
 }
+
+/** A follower on the second instance, and the call whose generation it follows. */
+type Followed = Follower & { prompt: string };
 
 /** Fires the load (and, with --chaos, the chaos), and waits until every accepted generation is terminal. */
 async function drive(infra: Infrastructure, db: Db, servers: ServerProcess[], keys: string[], hostileKey: string): Promise<Run> {
   const [api, follower] = [servers[0]!, servers[1]];
   const runId = randomBytes(4).toString('hex');
-  const followers: Follower[] = [];
+  const followers: Followed[] = [];
   const stopFollowing = new AbortController();
   let settled: Calls | null = null;
   let firstAccepted: (prompt: string) => void = () => {};
   const first = new Promise<string>((resolve) => (firstAccepted = resolve));
   const started = Date.now();
-  const load = fireMutations(api.url, keys, COUNT, runId, (prompt) => firstAccepted(prompt)).then((calls) => (settled = calls));
+  // The first FOLLOWED accepted generations are followed on the second instance from the moment they are
+  // accepted, so the followers live through the Redis outage.
+  const onAccepted = (prompt: string, accepted: { id: string; key: string }) => {
+    firstAccepted(prompt);
+    if (follower && followers.length < FOLLOWED) {
+      followers.push(Object.assign(follow(follower.url, accepted.key, accepted.id, started + DEADLINE_MS, stopFollowing.signal), { prompt }));
+    }
+  };
+  // With chaos, the calls are spread over the first 30 s, so that some meet the first database outage.
+  const load = fireMutations(api.url, keys, COUNT, { runId, spreadMs: CHAOS ? 30_000 : 0, onAccepted }).then((calls) => (settled = calls));
   const burstResult: { outcomes: HostileOutcomes; slow: { outcome(): string; close(): void } | null } = { outcomes: {}, slow: null };
   const burst = async () => {
     await first;
@@ -166,9 +178,6 @@ async function drive(infra: Infrastructure, db: Db, servers: ServerProcess[], ke
   };
   const chaos = CHAOS ? runChaos({ postgres: infra.postgres!, redis: infra.redis!, storageDir: infra.storageDir }, burst) : Promise.resolve([]);
   const calls = await load;
-  if (follower) {
-    for (const { id, key } of [...calls.accepted.values()].slice(0, FOLLOWED)) followers.push(follow(follower.url, key, id, started + DEADLINE_MS, stopFollowing.signal));
-  }
   const rows = await waitForTerminal(db, () => settled, started);
   const elapsedS = (Date.now() - started) / 1000;
   const chaosLog = await chaos;
@@ -190,7 +199,6 @@ function figuresOf(run: Run, fake: Awaited<ReturnType<typeof startFaultyFake>>, 
   const billable = new Map<string, number>();
   for (const job of fake.fake.jobs().filter((j) => j.params.prompt.startsWith('soak #'))) billable.set(job.params.prompt, (billable.get(job.params.prompt) ?? 0) + 1);
   const finalOf = new Map(rows.map((row) => [row.prompt, row.status]));
-  const followed = [...calls.accepted.entries()].slice(0, run.followers.length);
   return {
     count: COUNT,
     accepted: calls.accepted.size,
@@ -211,7 +219,7 @@ function figuresOf(run: Run, fake: Awaited<ReturnType<typeof startFaultyFake>>, 
     followers: run.followers.length
       ? {
           total: run.followers.length,
-          sawFinal: run.followers.filter((f, i) => f.last !== null && f.last === finalOf.get(followed[i]![0])).length,
+          sawFinal: run.followers.filter((f) => f.last !== null && f.last === finalOf.get(f.prompt)).length,
           reopened: run.followers.reduce((sum, f) => sum + f.reopened, 0),
         }
       : null,

@@ -18,7 +18,8 @@ async function post(url: string, key: string | null, body: string): Promise<stri
     const code = json?.errors?.[0]?.extensions?.code;
     const first = json?.data ? Object.values(json.data)[0] : undefined;
     const typename = first && typeof first === 'object' && '__typename' in first ? String(first.__typename) : undefined;
-    return `HTTP ${response.status}${code ? ` ${code}` : ''}${typename ? ` ${typename}` : ''}`;
+    const nothing = json?.data && first === null ? ' null' : '';
+    return `HTTP ${response.status}${code ? ` ${code}` : ''}${typename ? ` ${typename}` : ''}${nothing}`;
   } catch (error) {
     return `no answer (${(error as Error).name})`;
   }
@@ -87,15 +88,22 @@ async function webSocketBurst(url: string, key: string): Promise<HostileOutcomes
   );
   const outcomes: HostileOutcomes = {
     'WebSocket message of 16 MiB without a key': await socket(url, (ws) => ws.send('x'.repeat(16 * 1024 * 1024)), 10_000),
-    'WebSocket operation without a key': await socket(
-      url,
-      (ws) => {
-        ws.send(JSON.stringify({ type: 'connection_init', payload: {} }));
-        ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: '{ generations(first: 1) { totalCount } }' } }));
-      },
-      3000,
-    ),
   };
+  let keylessAnswer = 'no answer';
+  const keyless = await socket(
+    url,
+    (ws) => {
+      ws.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+      ws.on('message', (raw: Buffer) => {
+        const message = JSON.parse(raw.toString()) as { type: string; payload?: { extensions?: { code?: string } }[] };
+        if (message.type === 'connection_ack') ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: '{ generations(first: 1) { totalCount } }' } }));
+        if (message.type === 'error') keylessAnswer = `error ${message.payload?.[0]?.extensions?.code ?? ''} for its id`;
+        if (message.type === 'next') keylessAnswer = 'executed';
+      });
+    },
+    3000,
+  );
+  outcomes['WebSocket operation without a key'] = `${keylessAnswer}; ${keyless}`;
   outcomes['WebSocket syntax error and over-deep operation beside each other'] = `${await badOps}; errors for ${errorsFor.sort().join(', ') || 'none'}`;
   return outcomes;
 }

@@ -88,17 +88,24 @@ async function callOnce(url: string, key: string, input: Record<string, unknown>
 }
 
 /**
- * Fires `count` concurrent extendVideo calls over `keys`, each with its own idempotency key, and
+ * Fires `count` extendVideo calls over `keys`, each with its own idempotency key, and
  * retries them as a careful client would: after a 503 (with its Retry-After), a rate limit or a
  * broken connection, the same call (same idempotency key) is sent again, so it is recorded once.
  */
-export async function fireMutations(url: () => string, keys: string[], count: number, runId: string, onAccepted: (prompt: string) => void): Promise<Calls> {
+export async function fireMutations(
+  url: () => string,
+  keys: string[],
+  count: number,
+  options: { runId: string; spreadMs: number; onAccepted(prompt: string, accepted: { id: string; key: string }): void },
+): Promise<Calls> {
   const calls: Calls = { accepted: new Map(), rejected: {}, retried: {}, latenciesMs: [] };
   await Promise.all(
     Array.from({ length: count }, async (_, i) => {
+      // Spread over spreadMs (0: all at once), so that calls also meet what happens meanwhile.
+      if (options.spreadMs) await new Promise((resolve) => setTimeout(resolve, (i * options.spreadMs) / count));
       const prompt = `soak #${i}`;
       const key = keys[i % keys.length]!;
-      const input = { videoUrl: 'https://videos.example/soak.mp4', prompt, quality: (['Q360P', 'Q540P', 'Q720P'] as const)[i % 3], idempotencyKey: `${runId}-${i}` };
+      const input = { videoUrl: 'https://videos.example/soak.mp4', prompt, quality: (['Q360P', 'Q540P', 'Q720P'] as const)[i % 3], idempotencyKey: `${options.runId}-${i}` };
       const t0 = performance.now();
       for (let attempt = 0; attempt < 120; attempt++) {
         const answer = await callOnce(url(), key, input);
@@ -110,7 +117,7 @@ export async function fireMutations(url: () => string, keys: string[], count: nu
         calls.latenciesMs.push(performance.now() - t0);
         if (answer.kind === 'accepted') {
           calls.accepted.set(prompt, { id: answer.id, key });
-          onAccepted(prompt);
+          options.onAccepted(prompt, { id: answer.id, key });
         } else calls.rejected[answer.reason] = (calls.rejected[answer.reason] ?? 0) + 1;
         return;
       }

@@ -79,7 +79,8 @@ Both start the real server as a child process (as \`npm start\` runs it, with No
 policy) on real PostgreSQL, point it at a fake Segmind on 127.0.0.1 that keeps jobs QUEUED for 3 s
 and PROCESSING for 7 s, injects faults into about 10% of its answers (429 with a reset time, 500,
 502, 504, status flapping, truncated and failing downloads) and fails about 1 job in 500 for good,
-fire the extendVideo calls at once over many API keys, and wait until every generation is terminal.
+fire the extendVideo calls over many API keys (at once; with chaos, spread over the first 30 s so
+that some meet the first database outage), and wait until every generation is terminal.
 The client retries an answer that asks it to (503 with Retry-After, a rate limit, a broken
 connection) with the same idempotency key, as a careful client does.
 

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createDb } from '../src/db/client.js';
@@ -17,6 +18,8 @@ let dataDir: string;
 /** Used before the outage (so the server remembers it), and never used before it. */
 let knownKey: string;
 let freshKey: string;
+/** A key whose extendVideo the test holds inside its transaction, by taking the key's advisory lock first. */
+let heldKey: { id: string; key: string };
 
 beforeAll(async () => {
   postgres = await startKillablePostgres();
@@ -35,6 +38,7 @@ beforeAll(async () => {
   try {
     knownKey = (await createApiKey(db, 'known')).key;
     freshKey = (await createApiKey(db, 'fresh')).key;
+    heldKey = await createApiKey(db, 'held');
   } finally {
     await db.$disconnect();
   }
@@ -113,5 +117,32 @@ describe('PostgreSQL goes away and comes back', () => {
     expect(await ready()).toEqual({ status: 200, text: JSON.stringify({ database: 'ok', queue: 'ok', upstream: 'closed' }) });
     expect((await graphql(QUERY, freshKey)).body).toEqual({ data: { generations: { totalCount: 0 } } });
     expect((await graphql(EXTEND, knownKey)).body).toEqual({ data: { extendVideo: { __typename: 'ExtendVideoSuccess' } } });
+  });
+
+  it('stays up when PostgreSQL dies under a request in the middle of its transaction, and answers it 503', async () => {
+    // The test takes the key's advisory lock first, so the server's extendVideo waits inside its
+    // transaction, on a checked-out connection, until the database dies under it.
+    const holder = new pg.Client({ connectionString: postgres.url });
+    holder.on('error', () => {});
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT pg_advisory_xact_lock(hashtext($1))', [heldKey.id]);
+    const pending = graphql(EXTEND, heldKey.key);
+    await expect.poll(async () => (await holder.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rows[0].n, { timeout: 15_000 }).toBe(1);
+
+    await postgres.kill();
+    const reply = await pending;
+    expect(reply.status, reply.text).toBe(503);
+    expect(reply.body.errors?.map((error) => error.extensions?.code)).toEqual(['SERVICE_UNAVAILABLE']);
+    await sleep(1000);
+    expect(server.output()).not.toMatch(/Unhandled|uncaught|Error: Connection terminated/i);
+    expect(await Promise.race([server.exited.then(() => 'exited'), sleep(10).then(() => 'running')])).toBe('running');
+
+    await postgres.restart();
+    for (let attempt = 0; (await ready()).status !== 200; attempt++) {
+      expect(attempt, 'still not ready 30 s after PostgreSQL came back').toBeLessThan(300);
+      await sleep(100);
+    }
+    expect((await graphql(EXTEND, heldKey.key)).body).toEqual({ data: { extendVideo: { __typename: 'ExtendVideoSuccess' } } });
   });
 });

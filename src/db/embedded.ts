@@ -114,6 +114,8 @@ const clusterUrl = (port: number, db: string) => `postgresql://${USER}:${PASSWOR
 
 async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
+  // A connection lost meanwhile fails the statement in flight; unheard, its 'error' event would crash.
+  client.on('error', () => {});
   await client.connect();
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);

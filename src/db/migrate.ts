@@ -34,6 +34,8 @@ export async function migrate(databaseUrl: string, dir = MIGRATIONS_DIR): Promis
     .map((entry) => entry.name)
     .sort();
   const client = new pg.Client({ connectionString: databaseUrl });
+  // A connection lost meanwhile fails the statement in flight; unheard, its 'error' event would crash.
+  client.on('error', () => {});
   await client.connect();
   const applied: string[] = [];
   try {

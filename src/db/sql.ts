@@ -64,6 +64,11 @@ export async function inLockedTransaction<T>(pool: pg.Pool, options: Transaction
   // Waiting for a free connection is bounded by the pool's connectionTimeoutMillis (src/db/client.ts).
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A connection that breaks while checked out emits 'error' (the pool listens to idle ones only),
+  // and an unheard 'error' takes the process down. The statement in flight fails by itself; the
+  // connection is then destroyed on release instead of going back to the pool.
+  const onError = (error: Error) => (broken ??= error);
+  client.on('error', onError);
   try {
     // One round trip for all three: a simple query may hold several statements (but no
     // parameters, hence the escaped literal), and SET LOCAL ends with the transaction.
@@ -78,6 +83,7 @@ export async function inLockedTransaction<T>(pool: pg.Pool, options: Transaction
     await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
     throw error;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }

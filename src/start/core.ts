@@ -63,7 +63,7 @@ export function appLogger(config: Config, options: AppOptions): Logger {
 export async function startCore(config: Config, options: AppOptions, logger: Logger, lifecycle: Lifecycle): Promise<Core> {
   if (config.telemetry) {
     // Added first, so it runs last: spans of the shutdown itself are flushed too.
-    lifecycle.add(await startTelemetry(config.telemetry));
+    lifecycle.add('telemetry', await startTelemetry(config.telemetry));
     logger.info({ endpoint: new URL(config.telemetry.endpoint).origin }, 'OpenTelemetry traces are exported');
   }
   const { databaseUrl, database, queue } = await startPersistence(config, logger, lifecycle);
@@ -82,13 +82,13 @@ export async function startCore(config: Config, options: AppOptions, logger: Log
     circuitThreshold: config.upstreamCircuit.threshold,
     circuitCooldownMs: config.upstreamCircuit.cooldownMs,
   });
-  lifecycle.add(() => segmind.close());
+  lifecycle.add('upstream client', () => segmind.close());
 
   const storage = await startStorage(config, options, logger, lifecycle);
   // In one process, events stay in memory; with REDIS_URL they reach every process, so a
   // subscriber on one instance hears about work done by a worker on another.
   const redis = config.redisUrl ? await startRedisEvents(config.redisUrl, logger) : null;
-  if (redis) lifecycle.add(redis.stop);
+  if (redis) lifecycle.add('redis', redis.stop);
   const pubsub = createGenerationPubSub(redis);
   const events = { generationUpdated: (id: string) => pubsub.publish('generationUpdated', id, id) };
   const credits = new CreditGauge(() => segmind.credits(), logger);
@@ -105,7 +105,7 @@ export async function startCore(config: Config, options: AppOptions, logger: Log
     publicId: (id) => encodeGlobalID('Generation', id),
     videoUrl,
   });
-  lifecycle.add(() => webhooks.close());
+  lifecycle.add('webhooks', () => webhooks.close());
 
   const generations = new GenerationService({
     db,
@@ -127,17 +127,17 @@ export async function startCore(config: Config, options: AppOptions, logger: Log
 /** The database (embedded or configured, migrated), its pool and the job queue on it. */
 async function startPersistence(config: Config, logger: Logger, lifecycle: Lifecycle): Promise<{ databaseUrl: string; database: Database; queue: JobQueue }> {
   const embeddedOrConfigured = await openDatabase(config, logger);
-  lifecycle.add(() => embeddedOrConfigured.stop());
+  lifecycle.add('database', () => embeddedOrConfigured.stop());
   const databaseUrl = embeddedOrConfigured.url;
 
   // One pool for Prisma and for the raw SQL of the extendVideo path (GenerationService).
   const database = openDb(databaseUrl);
-  lifecycle.add(database.close);
+  lifecycle.add('database pool', database.close);
   const queue = await JobQueue.start(databaseUrl, logger, {
     superviseIntervalSeconds: config.jobSuperviseIntervalSeconds,
     webhooks: config.webhooks,
   });
-  lifecycle.add(() => queue.stop());
+  lifecycle.add('job queue', () => queue.stop());
   return { databaseUrl, database, queue };
 }
 
@@ -156,7 +156,7 @@ async function startUpstreamService(
     processingMs: config.simulator.processingMs,
     fetchSources: true, // like Segmind: a source it cannot fetch fails the job
   });
-  lifecycle.add(() => simulator.close());
+  lifecycle.add('simulator', () => simulator.close());
   logger.warn(
     { simulator: simulator.url },
     'SEGMIND_API_KEY is not set: SIMULATING Segmind. Videos are generated locally and marked as simulated; no credits are spent. Set SEGMIND_API_KEY to use the real service.',
@@ -169,7 +169,7 @@ async function startStorage(config: Config, options: AppOptions, logger: Logger,
   const configured = await createVideoStorage(config);
   const { description, close } = configured;
   const storage = options.wrapStorage?.(configured.storage) ?? configured.storage;
-  lifecycle.add(async () => close());
+  lifecycle.add('storage', async () => close());
   logger.info({ storage: description }, 'video storage');
   const stale = await removeStaleTempFiles(await storage.tempDir(), 60 * 60_000);
   if (stale) logger.info({ files: stale }, 'removed partial downloads left by an earlier crash');

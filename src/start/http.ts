@@ -30,18 +30,19 @@ export async function startHttp(config: Config, core: Core, lifecycle: Lifecycle
     server.listen(config.port, config.host, () => resolve());
   });
   lifecycle.add(
+    'http server',
     () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       }),
   );
-  lifecycle.add(attachWebSocket(server, yoga, { maxPayloadBytes: config.maxRequestBytes, authenticate: (key) => authenticate(db, key), logger }));
+  lifecycle.add('websocket server', attachWebSocket(server, yoga, { maxPayloadBytes: config.maxRequestBytes, authenticate: (key) => authenticate(db, key), logger }));
   const { port } = server.address() as AddressInfo;
   const localHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${localHost}:${port}`;
   const publicBaseUrl = settlePublicOrigin(config, core, url);
-  lifecycle.add(async () => yoga.dispose());
+  lifecycle.add('graphql', async () => yoga.dispose());
 
   logger.info({ url: `${url}/graphql`, publicBaseUrl, simulator: core.simulator !== null }, 'extendql is listening');
   return { url, publicBaseUrl, server, yoga };

@@ -24,9 +24,9 @@ export async function startWorker(config: Config, core: Core, lifecycle: Lifecyc
   await queue.work(config.workerConcurrency, (job) => worker.step(job.generationId));
   await queue.workWebhooks(4, (job) => webhooks.deliver(job.generationId));
   startStallSweep(config, core, worker, lifecycle);
-  if (config.retention) lifecycle.add(startRetentionSweep({ db, storage, logger }, config.retention));
+  if (config.retention) lifecycle.add('retention sweep', startRetentionSweep({ db, storage, logger }, config.retention));
   // Stopped before the upstream client and the database: steps in flight finish first.
-  lifecycle.add(() => queue.stop({ graceful: true, timeoutMs: config.shutdownGraceMs }));
+  lifecycle.add('job workers', () => queue.stop({ graceful: true, timeoutMs: config.shutdownGraceMs }));
 }
 
 /**
@@ -44,5 +44,5 @@ function startStallSweep(config: Config, core: Core, worker: GenerationWorker, l
     config.sweep.intervalMs,
   );
   sweeper.unref();
-  lifecycle.add(async () => clearInterval(sweeper));
+  lifecycle.add('stalled-generation sweep', async () => clearInterval(sweeper));
 }

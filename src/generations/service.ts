@@ -48,6 +48,24 @@ export interface GenerationServiceDeps {
 /** A chained input's source, as looked up once per request. */
 type SourceGeneration = Generation & { video: { id: string } | null };
 
+/** An upload put in storage for a generation: its row id, its object key and its public URL. */
+interface StoredUpload {
+  id: string;
+  key: string;
+  url: string;
+}
+
+/** What one extendVideo request inserts. */
+interface NewGeneration {
+  apiKeyId: string;
+  params: ExtendVideoParams;
+  hash: string;
+  cost: number;
+  sourceVideoUrl: string;
+  upload: ReceivedUpload | null;
+  stored: StoredUpload | null;
+}
+
 export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELED'] as const;
 
 /** Of the normalized parameters; an uploaded video counts by its content. */
@@ -182,73 +200,89 @@ export class GenerationService {
 
     // An upload is stored first (its object must exist before Segmind is given its URL); if the
     // generation is then refused, the object is removed again.
-    let stored: { id: string; key: string } | null = null;
-    if (upload) {
-      const extension = upload.contentType === 'video/quicktime' ? 'mov' : 'mp4';
-      const id = randomBytes(16).toString('base64url');
-      stored = { id, key: `upload-${id}.${extension}` };
-      await this.deps.storage.putFile(upload.tempPath, stored.key);
-      sourceVideoUrl = this.deps.uploadUrl(id, extension);
-    }
+    const stored = upload ? await this.storeUpload(upload) : null;
+    if (stored) sourceVideoUrl = stored.url;
 
     try {
-      // In this process, one key's requests take turns in memory, so a busy key queues here and
-      // not on pool connections; across processes, the advisory lock on the key makes the limit
-      // checks and the insert atomic per key. Plain pg, not a Prisma interactive transaction: each
-      // statement there cost several milliseconds of client CPU, and this runs for every request.
-      const transaction = { statementTimeoutMs: 15_000, lockKey: apiKeyId };
-      const generation = await this.keyTurns.run(apiKeyId, () =>
-        inLockedTransaction(this.deps.pool, transaction, async (client) => {
-          await enforceKeyLimits(client, apiKeyId, cost, this.deps.limits);
-          const now = timestampParam(new Date());
-          if (upload && stored) {
-            const { byteSize, width, height, durationSeconds } = upload.video;
-            await client.query({
-              ...INSERT_UPLOAD,
-              values: [stored.id, apiKeyId, stored.key, upload.contentType, upload.sha256, byteSize, width, height, durationSeconds, now],
-            });
-          }
-          const { rows } = await client.query<Generation>({
-            ...INSERT_GENERATION,
-            values: [
-              uuidv7(),
-              apiKeyId,
-              params.prompt,
-              params.negativePrompt ?? null,
-              params.duration,
-              params.quality,
-              params.motionMode,
-              params.seed ?? null,
-              params.style ?? null,
-              sourceVideoUrl,
-              params.sourceGenerationId ?? null,
-              stored?.id ?? null,
-              params.callbackUrl ?? null,
-              params.idempotencyKey ?? null,
-              hash,
-              randomBytes(16).toString('base64url'),
-              now,
-            ],
-          });
-          const row = rows[0]!;
-          await this.deps.queue.enqueue(row.id, { db: executorOn(client) });
-          return row;
-        }),
-      );
+      const generation = await this.insertGeneration({ apiKeyId, params, hash, cost, sourceVideoUrl, upload, stored });
       this.deps.reserveCredits(cost);
       this.deps.events.generationUpdated(generation.id);
       return generation;
     } catch (error) {
       if (stored) await this.deps.storage.delete(stored.key).catch(() => {});
-      // The source was deleted between its lookup and this insert.
-      if (params.sourceGenerationId && isForeignKeyViolation(error, SOURCE_CONSTRAINT)) throw new NotFoundError('Generation', params.sourceGenerationId);
-      // Two requests with one idempotency key raced; the loser answers like a replay.
-      if (params.idempotencyKey && isUniqueViolation(error, IDEMPOTENCY_CONSTRAINT)) {
-        const replay = await this.replay(apiKeyId, params.idempotencyKey, hash);
-        if (replay) return replay;
-      }
-      throw error;
+      return await this.afterRefusedInsert(error, apiKeyId, params, hash);
     }
+  }
+
+  /** Puts an upload in storage under a new random id; returns where it is and its public URL. */
+  private async storeUpload(upload: ReceivedUpload): Promise<StoredUpload> {
+    const extension = upload.contentType === 'video/quicktime' ? 'mov' : 'mp4';
+    const id = randomBytes(16).toString('base64url');
+    const key = `upload-${id}.${extension}`;
+    await this.deps.storage.putFile(upload.tempPath, key);
+    return { id, key, url: this.deps.uploadUrl(id, extension) };
+  }
+
+  /**
+   * Checks the key's limits and inserts the upload (if any), the generation and its first job in
+   * one transaction. In this process, one key's requests take turns in memory, so a busy key queues
+   * here and not on pool connections; across processes, the advisory lock on the key makes the
+   * limit checks and the insert atomic per key. Plain pg, not a Prisma interactive transaction: each
+   * statement there cost several milliseconds of client CPU, and this runs for every request.
+   */
+  private insertGeneration(row: NewGeneration): Promise<Generation> {
+    const { apiKeyId, params, hash, cost, sourceVideoUrl, upload, stored } = row;
+    const transaction = { statementTimeoutMs: 15_000, lockKey: apiKeyId };
+    return this.keyTurns.run(apiKeyId, () =>
+      inLockedTransaction(this.deps.pool, transaction, async (client) => {
+        await enforceKeyLimits(client, apiKeyId, cost, this.deps.limits);
+        const now = timestampParam(new Date());
+        if (upload && stored) {
+          const { byteSize, width, height, durationSeconds } = upload.video;
+          await client.query({
+            ...INSERT_UPLOAD,
+            values: [stored.id, apiKeyId, stored.key, upload.contentType, upload.sha256, byteSize, width, height, durationSeconds, now],
+          });
+        }
+        const { rows } = await client.query<Generation>({
+          ...INSERT_GENERATION,
+          values: [
+            uuidv7(),
+            apiKeyId,
+            params.prompt,
+            params.negativePrompt ?? null,
+            params.duration,
+            params.quality,
+            params.motionMode,
+            params.seed ?? null,
+            params.style ?? null,
+            sourceVideoUrl,
+            params.sourceGenerationId ?? null,
+            stored?.id ?? null,
+            params.callbackUrl ?? null,
+            params.idempotencyKey ?? null,
+            hash,
+            randomBytes(16).toString('base64url'),
+            now,
+          ],
+        });
+        const inserted = rows[0]!;
+        await this.deps.queue.enqueue(inserted.id, { db: executorOn(client) });
+        return inserted;
+      }),
+    );
+  }
+
+  /** What a refused insert means to the client: a vanished source, a raced replay, or the error itself. */
+  private async afterRefusedInsert(error: unknown, apiKeyId: string, params: ExtendVideoParams, hash: string): Promise<Generation> {
+    // The source was deleted between its lookup and this insert.
+    if (params.sourceGenerationId && isForeignKeyViolation(error, SOURCE_CONSTRAINT)) throw new NotFoundError('Generation', params.sourceGenerationId);
+    // Two requests with one idempotency key raced; the loser answers like a replay.
+    if (params.idempotencyKey && isUniqueViolation(error, IDEMPOTENCY_CONSTRAINT)) {
+      const replay = await this.replay(apiKeyId, params.idempotencyKey, hash);
+      if (replay) return replay;
+    }
+    throw error;
   }
 
   /**

@@ -1,0 +1,125 @@
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { authenticate } from '../auth/api-keys.js';
+import type { Config } from '../config.js';
+import type { RequestContext, ServerContext } from '../context.js';
+import { graphiqlOptions, renderGraphiQLPage } from '../graphiql.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { SubscriptionSlots } from '../realtime/subscription-slots.js';
+import { schema } from '../schema/index.js';
+import type { Core } from '../start/core.js';
+import { useTracing } from '../telemetry.js';
+import { useEntityLimits } from './entities.js';
+import { streamingUploadsFor } from './multipart.js';
+import { NotReady, useReadiness } from './readiness.js';
+import { requestIdOf } from './request-id.js';
+import { MAX_OPERATION_COST, securityPlugins, useBodyLimit } from './security.js';
+import { maskedErrors, useMetricsToken, useStatusOnlyWithoutData, yogaLogging } from './yoga.js';
+
+export type GraphQLHandler = YogaServerInstance<ServerContext, RequestContext>;
+
+/** The GraphQL endpoint (and GraphiQL, /metrics, /health): yoga with the schema and its plugins. */
+export function createGraphQLHandler(config: Config, core: Core): GraphQLHandler {
+  const { logger, db, generations, pubsub, videoUrl } = core;
+  const subscriptionSlots = new SubscriptionSlots(config.maxSubscriptionsPerKey);
+  return createYoga<ServerContext, RequestContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    graphiql: graphiqlOptions,
+    // The GraphiQL bundle is served from this server, not a CDN, so it works offline too.
+    renderGraphiQL: renderGraphiQLPage,
+    landingPage: false,
+    maskedErrors,
+    logging: yogaLogging(logger),
+    context: async ({ request, req }) => ({
+      log: logger.child({ reqId: requestIdOf(req) }),
+      requestId: requestIdOf(req),
+      apiKey: await authenticate(db, request.headers.get('x-api-key')),
+      db,
+      generations,
+      videoUrl,
+      generationEvents: (id: string) => pubsub.subscribe('generationUpdated', id),
+      subscriptionSlots,
+    }),
+    batching: false,
+    // Declared lengths are judged in bodyLimitExceeded (in the HTTP server) before yoga;
+    // useBodyLimit counts chunked bodies.
+    maxRequestBodySize: false,
+    plugins: graphqlPlugins(config, core),
+  });
+}
+
+/** The plugin stack, in order: limits first, then status, uploads, tracing, metrics and readiness. */
+function graphqlPlugins(config: Config, core: Core): Plugin[] {
+  return [
+    ...securityPlugins(),
+    useEntityLimits({ maxRepresentations: config.maxEntityRepresentations, maxCost: MAX_OPERATION_COST }),
+    useStatusOnlyWithoutData(),
+    useBodyLimit(config.maxUploadRequestBytes),
+    // Multipart (upload) requests: files go to disk as they arrive, never whole into memory.
+    streamingUploadsFor(config, core.storage),
+    useTracing((context) => (context as RequestContext).requestId),
+    useMetricsToken(config.metricsToken),
+    useRequestMetrics(core.metrics),
+    useReadinessOf(core, core.logger),
+  ];
+}
+
+/**
+ * Request duration by operation and error counts. The plugin's other defaults (a summary with
+ * sliding-window quantiles, one histogram per phase, a walk of every document for deprecated
+ * fields) cost more per request than the lookup they measure.
+ */
+function useRequestMetrics(metrics: Metrics): Plugin {
+  return usePrometheus({
+    registry: metrics.registry,
+    endpoint: '/metrics',
+    metrics: {
+      graphql_yoga_http_duration: true,
+      graphql_envelop_error_result: true,
+      graphql_envelop_request: false,
+      graphql_envelop_request_duration: false,
+      graphql_envelop_request_time_summary: false,
+      graphql_envelop_deprecated_field: false,
+      graphql_envelop_phase_parse: false,
+      graphql_envelop_phase_validate: false,
+      graphql_envelop_phase_context: false,
+      graphql_envelop_phase_execute: false,
+      graphql_envelop_phase_subscribe: false,
+      graphql_envelop_schema_change: false,
+    },
+  });
+}
+
+/**
+ * Ready when the database and the job queue answer, the upstream circuit is not open and Redis
+ * (when configured) is connected.
+ */
+function useReadinessOf(core: Core, logger: Logger): Plugin {
+  const { db, queue, segmind, redis } = core;
+  return useReadiness(
+    [
+      { name: 'database', check: () => db.$queryRaw`SELECT 1` },
+      { name: 'queue', check: () => queue.depth() },
+      {
+        name: 'upstream',
+        check: async () => {
+          if (segmind.circuit.state === 'open') throw new NotReady('open');
+          return segmind.circuit.state;
+        },
+      },
+      ...(redis
+        ? [
+            {
+              name: 'redis',
+              check: async () => {
+                if (!redis.available()) throw new NotReady('unavailable');
+              },
+            },
+          ]
+        : []),
+    ],
+    logger,
+  );
+}

@@ -1,3 +1,4 @@
+import type { GenerationStatus } from '../generated/prisma/client.js';
 import { DownloadError } from '../storage/download.js';
 import { StorageError } from '../storage/storage.js';
 import { UpstreamError } from '../upstream/segmind.js';
@@ -19,6 +20,18 @@ import { UpstreamError } from '../upstream/segmind.js';
  * deadline only stops the waiting: every step first asks Segmind, so a finished (billed) job is
  * always collected and a failed one always recorded.
  */
+
+/** Where a generation ends: it never leaves these (only deleteGeneration removes it). */
+export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELED'] as const satisfies readonly GenerationStatus[];
+
+/** In flight: counted against MAX_CONCURRENT_PER_KEY, cancelable, not deletable. */
+export const ACTIVE_STATUSES = ['QUEUED', 'RUNNING'] as const satisfies readonly GenerationStatus[];
+
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+
+export function isTerminal(status: string): status is TerminalStatus {
+  return (TERMINAL_STATUSES as readonly string[]).includes(status);
+}
 
 export type StepError = UpstreamError | DownloadError | StorageError;
 

@@ -9,6 +9,7 @@ import type { JobQueue, SqlExecutor } from '../jobs/queue.js';
 import type { GenerationEvents } from './events.js';
 import { deleteGeneration } from './cleanup.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { ACTIVE_STATUSES } from './lifecycle.js';
 import { enforceKeyLimits, keyUsageToday, type KeyLimits, type KeyUsage } from './limits.js';
 import { rm } from 'node:fs/promises';
 import type { VideoStorage } from '../storage/storage.js';
@@ -47,8 +48,6 @@ export interface GenerationServiceDeps {
 
 /** A chained input's source, as looked up once per request. */
 type SourceGeneration = Generation & { video: { id: string } | null };
-
-export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELED'] as const;
 
 /** Of the normalized parameters; an uploaded video counts by its content. */
 function paramsHash(params: ExtendVideoParams, uploadSha256: string | null): string {
@@ -258,7 +257,7 @@ export class GenerationService {
    */
   async cancel(apiKeyId: string, id: string): Promise<Generation> {
     const { count } = await this.deps.db.generation.updateMany({
-      where: { id, apiKeyId, status: { in: ['QUEUED', 'RUNNING'] } },
+      where: { id, apiKeyId, status: { in: [...ACTIVE_STATUSES] } },
       data: { status: 'CANCELED', completedAt: new Date() },
     });
     const generation = await this.find(apiKeyId, id);

@@ -3,7 +3,7 @@ import { GraphQLError, isObjectType } from 'graphql';
 import { HasExtensionsError, NotCancelableError, NotDeletableError, NotFoundError } from '../errors.js';
 import type { Context } from '../context.js';
 import { estimatedCostUsd } from '../generations/rules.js';
-import { TERMINAL_STATUSES } from '../generations/service.js';
+import { isTerminal } from '../generations/lifecycle.js';
 import { holdingSlot } from '../realtime/subscription-slots.js';
 import { builder } from './builder.js';
 import { GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './enums.js';
@@ -256,7 +256,7 @@ async function* generationUpdates(given: string, ctx: Context): AsyncGenerator<s
     if (!current) throw new GraphQLError(`Generation ${given} was not found`, { extensions: { code: 'NOT_FOUND' } });
     yield id;
     let status = current.status;
-    while (!(TERMINAL_STATUSES as readonly string[]).includes(status)) {
+    while (!isTerminal(status)) {
       const next = await changes.next();
       if (next.done) return;
       status = (await ctx.db.generation.findUniqueOrThrow({ where: { id }, select: { status: true } })).status;

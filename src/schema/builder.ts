@@ -6,7 +6,7 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
-import type { Context } from '../context.js';
+import type { AuthenticatedContext, Context } from '../context.js';
 import type { UploadedFile } from '../generations/rules.js';
 import type PrismaTypes from '../generated/pothos-prisma-types.js';
 import { getDatamodel } from '../generated/pothos-prisma-types.js';
@@ -15,6 +15,8 @@ export const builder = new SchemaBuilder<{
   Context: Context;
   PrismaTypes: PrismaTypes;
   AuthScopes: { apiKey: boolean };
+  // Fields built with t.withAuth({ apiKey: true }) resolve with the key known to be there.
+  AuthContexts: { apiKey: AuthenticatedContext };
   DefaultFieldNullability: false;
   Scalars: { DateTime: { Input: Date; Output: Date }; Upload: { Input: UploadedFile; Output: never } };
 }>({

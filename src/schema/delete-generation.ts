@@ -7,9 +7,8 @@ const DeleteGenerationSuccess = builder.objectRef<{ deletedId: string }>('Delete
 });
 
 builder.mutationField('deleteGeneration', (t) =>
-  t.field({
+  t.withAuth({ apiKey: true }).field({
     type: DeleteGenerationSuccess,
-    authScopes: { apiKey: true },
     description:
       'Deletes a finished (SUCCEEDED, FAILED or CANCELED) generation for good: its row and webhook attempts, its stored MP4 ' +
       '(/videos/<id>.mp4 then answers 404) and the uploaded source video when no other generation uses it. ' +
@@ -19,7 +18,7 @@ builder.mutationField('deleteGeneration', (t) =>
     errors: { types: [NotFoundError, NotDeletableError, HasExtensionsError], directResult: true, union: { name: 'DeleteGenerationResult' } },
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {
-      await withGenerationId(String(args.id), (id) => ctx.generations.delete(ctx.apiKey!.id, id));
+      await withGenerationId(String(args.id), (id) => ctx.generations.delete(ctx.apiKey.id, id));
       ctx.log.info({ generationId: String(args.id) }, 'generation deleted');
       return { deletedId: String(args.id) };
     },

@@ -44,9 +44,8 @@ const ExtendVideoSuccess = builder.objectRef<{ generation: GenerationRow }>('Ext
 builder.mutationType({});
 
 builder.mutationField('extendVideo', (t) =>
-  t.field({
+  t.withAuth({ apiKey: true }).field({
     type: ExtendVideoSuccess,
-    authScopes: { apiKey: true },
     description: 'Validates the request, records a QUEUED generation and returns at once. Follow it with generationUpdated or generation(id:).',
     errors: {
       types: [InvalidInputError, NotFoundError, InsufficientCreditsError, IdempotencyConflictError, RateLimitedError],
@@ -55,7 +54,7 @@ builder.mutationField('extendVideo', (t) =>
     },
     args: { input: t.arg({ type: ExtendVideoInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const extend = (sourceGenerationId: string | null | undefined) => ctx.generations.extend(ctx.apiKey!.id, { ...input, sourceGenerationId });
+      const extend = (sourceGenerationId: string | null | undefined) => ctx.generations.extend(ctx.apiKey.id, { ...input, sourceGenerationId });
       const given = input.sourceGenerationId;
       const generation = await (given == null ? extend(given) : withGenerationId(String(given), extend));
       ctx.log.info({ generationId: generation.id, upload: input.video != null }, 'generation accepted');

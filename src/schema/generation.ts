@@ -1,7 +1,7 @@
 import { decodeGlobalID, resolveNodes } from '@pothos/plugin-relay';
 import { GraphQLError, isObjectType } from 'graphql';
 import { HasExtensionsError, NotCancelableError, NotDeletableError, NotFoundError } from '../errors.js';
-import type { Context } from '../context.js';
+import type { AuthenticatedContext } from '../context.js';
 import { estimatedCostUsd } from '../generations/rules.js';
 import { isTerminal } from '../generations/lifecycle.js';
 import { holdingSlot } from '../realtime/subscription-slots.js';
@@ -177,10 +177,9 @@ builder.queryFields((t) => ({
   // Relay's node(id:), with the id read here rather than parsed by the plugin: an id that names
   // nothing of the caller's (another key's, made up, not a global ID at all) is null, as it is
   // for generation(id:), instead of an error.
-  node: t.field({
+  node: t.withAuth({ apiKey: true }).field({
     type: builder.nodeInterfaceRef(),
     nullable: true,
-    authScopes: { apiKey: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx, info) => {
       let decoded: { typename: string; id: string };
@@ -196,29 +195,27 @@ builder.queryFields((t) => ({
       return node ?? null;
     },
   }),
-  generation: t.prismaField({
+  generation: t.withAuth({ apiKey: true }).prismaField({
     type: 'Generation',
     nullable: true,
-    authScopes: { apiKey: true },
     description: 'One of your generations, by its id',
     args: { id: t.arg.id({ required: true }) },
     // findUnique (by id, with the key as a further filter): Prisma batches lookups made in the same
     // tick (a gateway's entities, aliased fields) into one query, where findFirst runs each alone.
     resolve: (query, _root, args, ctx) =>
-      ctx.db.generation.findUnique({ ...query, where: { id: generationIdFrom(String(args.id)), apiKeyId: ctx.apiKey!.id } }),
+      ctx.db.generation.findUnique({ ...query, where: { id: generationIdFrom(String(args.id)), apiKeyId: ctx.apiKey.id } }),
   }),
-  generations: t.prismaConnection({
+  generations: t.withAuth({ apiKey: true }).prismaConnection({
     type: 'Generation',
     cursor: 'id',
-    authScopes: { apiKey: true },
     description: 'Your generations, newest first',
     args: { status: t.arg({ type: GenerationStatus, required: false }) },
     totalCount: (_connection, args, ctx) =>
-      ctx.db.generation.count({ where: { apiKeyId: ctx.apiKey!.id, ...(args.status && { status: args.status }) } }),
+      ctx.db.generation.count({ where: { apiKeyId: ctx.apiKey.id, ...(args.status && { status: args.status }) } }),
     resolve: (query, _root, args, ctx) =>
       ctx.db.generation.findMany({
         ...query,
-        where: { apiKeyId: ctx.apiKey!.id, ...(args.status && { status: args.status }) },
+        where: { apiKeyId: ctx.apiKey.id, ...(args.status && { status: args.status }) },
         orderBy: { id: 'desc' },
       }),
   }),
@@ -227,13 +224,12 @@ builder.queryFields((t) => ({
 builder.subscriptionType({});
 
 builder.subscriptionField('generationUpdated', (t) =>
-  t.prismaField({
+  t.withAuth({ apiKey: true }).prismaField({
     type: 'Generation',
-    authScopes: { apiKey: true },
     description: 'The generation now, then again at every change; ends after a terminal status',
     args: { id: t.arg.id({ required: true }) },
     subscribe: (_root, args, ctx) => {
-      const release = ctx.subscriptionSlots.take(ctx.apiKey!.id);
+      const release = ctx.subscriptionSlots.take(ctx.apiKey.id);
       if (!release) {
         const max = ctx.subscriptionSlots.maxPerKey;
         throw new GraphQLError(`This API key may have ${max} subscriptions open at once; end one first`, {
@@ -247,12 +243,12 @@ builder.subscriptionField('generationUpdated', (t) =>
 );
 
 /** The generation's id now and after every change (or wake-up), until it is terminal. */
-async function* generationUpdates(given: string, ctx: Context): AsyncGenerator<string> {
+async function* generationUpdates(given: string, ctx: AuthenticatedContext): AsyncGenerator<string> {
   const id = generationIdFrom(given);
   // Listen before reading, so a change between the read and the listen is not missed.
   const changes = ctx.generationEvents(id)[Symbol.asyncIterator]();
   try {
-    const current = await ctx.generations.find(ctx.apiKey!.id, id);
+    const current = await ctx.generations.find(ctx.apiKey.id, id);
     if (!current) throw new GraphQLError(`Generation ${given} was not found`, { extensions: { code: 'NOT_FOUND' } });
     yield id;
     let status = current.status;

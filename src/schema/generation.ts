@@ -4,9 +4,10 @@ import { HasExtensionsError, NotCancelableError, NotDeletableError, NotFoundErro
 import type { AuthenticatedContext } from '../context.js';
 import { estimatedCostUsd } from '../generations/rules.js';
 import { isTerminal } from '../generations/lifecycle.js';
+import { publicCost, publicError, publicRetry, type PublicError, type PublicRetry } from '../generations/public-view.js';
 import { holdingSlot } from '../realtime/subscription-slots.js';
 import { builder } from './builder.js';
-import { GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './enums.js';
+import { GenerationErrorCode, GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './enums.js';
 
 /** Accepts a Relay global ID of a Generation, or its raw id. */
 export function generationIdFrom(id: string): string {
@@ -35,25 +36,19 @@ export async function withGenerationId<T>(given: string, fn: (id: string) => Pro
   }
 }
 
-const GenerationError = builder.objectRef<{ code: string; message: string; upstreamStatus: number | null }>('GenerationError').implement({
+const GenerationError = builder.objectRef<PublicError>('GenerationError').implement({
   description: 'Why a generation failed.',
   fields: (t) => ({
-    code: t.exposeString('code', {
-      description:
-        'Stable machine-readable code, e.g. GENERATION_FAILED (Segmind ran the job and it failed), INSUFFICIENT_CREDITS, ' +
-        'UPSTREAM_VALIDATION, RATE_LIMITED, UPSTREAM_UNAVAILABLE, UPSTREAM_SUBMISSION_UNKNOWN, OUTPUT_NOT_MP4, ' +
-        'STORAGE_UNAVAILABLE, DEADLINE_EXCEEDED. A transient reason (RATE_LIMITED, UPSTREAM_*, OUTPUT_TRUNCATED, ' +
-        'STORAGE_UNAVAILABLE...) here means it was still failing at the deadline',
-    }),
+    code: t.expose('code', { type: GenerationErrorCode, description: 'Stable machine-readable code' }),
     message: t.exposeString('message'),
     upstreamStatus: t.exposeInt('upstreamStatus', { nullable: true, description: "Segmind's HTTP status, when it gave one" }),
   }),
 });
 
-const GenerationRetry = builder.objectRef<{ code: string; message: string; retryAt: Date }>('GenerationRetry').implement({
+const GenerationRetry = builder.objectRef<PublicRetry>('GenerationRetry').implement({
   description: 'Why a running generation is waiting: a transient failure, tried again at retryAt (within the deadline).',
   fields: (t) => ({
-    code: t.exposeString('code', { description: 'The failure being waited out, e.g. RATE_LIMITED, UPSTREAM_UNAVAILABLE, STORAGE_UNAVAILABLE' }),
+    code: t.expose('code', { type: GenerationErrorCode, description: 'The failure being waited out, e.g. RATE_LIMITED, UPSTREAM_UNAVAILABLE, STORAGE_UNAVAILABLE' }),
     message: t.exposeString('message'),
     retryAt: t.expose('retryAt', { type: 'DateTime', description: 'When the next try is due' }),
   }),
@@ -129,20 +124,20 @@ export const Generation = builder.prismaNode('Generation', {
       type: GenerationError,
       nullable: true,
       select: { errorCode: true, errorMessage: true, errorUpstreamStatus: true },
-      resolve: (g) => (g.errorCode ? { code: g.errorCode, message: g.errorMessage ?? g.errorCode, upstreamStatus: g.errorUpstreamStatus } : null),
+      resolve: publicError,
     }),
     retrying: t.field({
       type: GenerationRetry,
       nullable: true,
       description: 'Set while a step is waiting to be tried again after a transient failure; null otherwise',
       select: { retryCode: true, retryMessage: true, retryAt: true },
-      resolve: (g) => (g.retryCode && g.retryAt ? { code: g.retryCode, message: g.retryMessage ?? g.retryCode, retryAt: g.retryAt } : null),
+      resolve: publicRetry,
     }),
     cost: t.float({
       nullable: true,
       description: 'USD, as reported by Segmind once it ran the job; null until then (and when it does not say)',
       select: { cost: true },
-      resolve: (g) => (g.cost === null ? null : Number(g.cost)),
+      resolve: publicCost,
     }),
     estimatedCost: t.float({
       description: "USD from extendql's price table (see estimateCost): what the key's daily budget counts, unless the generation FAILED",

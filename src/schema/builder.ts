@@ -10,6 +10,7 @@ import type { AuthenticatedContext, Context } from '../context.js';
 import type { UploadedFile } from '../generations/rules.js';
 import type PrismaTypes from '../generated/pothos-prisma-types.js';
 import { getDatamodel } from '../generated/pothos-prisma-types.js';
+import { decodeArgumentId } from './generation-ids.js';
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -38,6 +39,8 @@ export const builder = new SchemaBuilder<{
     // node(id:) is defined with the Generation type (schema/generation.ts).
     nodeQueryOptions: false,
     nodesQueryOptions: false,
+    // globalID arguments take a Generation's global ID or its raw id (see generation-ids.ts).
+    decodeGlobalID: decodeArgumentId,
   },
   errors: { defaultTypes: [] },
   prisma: {

@@ -8,7 +8,7 @@ export const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
   description: 'What to extend and how. Give exactly one of videoUrl, sourceGenerationId and video.',
   fields: (t) => ({
     videoUrl: t.string({ description: 'Absolute http(s) URL of an MP4 or MOV (at most 2048 characters, 50 MB, 30 s, 1920 px)' }),
-    sourceGenerationId: t.id({ description: 'Extend the video of one of your earlier SUCCEEDED generations (chaining)' }),
+    sourceGenerationId: t.globalID({ for: Generation, description: 'Extend the video of one of your earlier SUCCEEDED generations (chaining)' }),
     video: t.field({
       type: 'Upload',
       description: 'The video itself, as a multipart upload: MP4 or MOV, at most 50 MB, 30 s and 1920 px. Stored, and fetched by Segmind from our public URL (or from S3 storage through a signed link).',
@@ -56,7 +56,7 @@ builder.mutationField('extendVideo', (t) =>
     resolve: async (_root, { input }, ctx) => {
       const extend = (sourceGenerationId: string | null | undefined) => ctx.generations.extend(ctx.apiKey.id, { ...input, sourceGenerationId });
       const given = input.sourceGenerationId;
-      const generation = await (given == null ? extend(given) : withGenerationId(String(given), extend));
+      const generation = await (given == null ? extend(given) : withGenerationId(given, extend));
       ctx.log.info({ generationId: generation.id, upload: input.video != null }, 'generation accepted');
       return { generation };
     },

@@ -7,26 +7,17 @@ import { isTerminal } from '../generations/lifecycle.js';
 import { publicCost, publicError, publicRetry, type PublicError, type PublicRetry } from '../generations/public-view.js';
 import { holdingSlot } from '../realtime/subscription-slots.js';
 import { builder } from './builder.js';
+import { decodeArgumentId, givenId, type GenerationGlobalId } from './generation-ids.js';
 import { GenerationErrorCode, GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './enums.js';
 
-/** Accepts a Relay global ID of a Generation, or its raw id. */
-export function generationIdFrom(id: string): string {
-  try {
-    const decoded = decodeGlobalID(id);
-    if (decoded.typename === 'Generation') return decoded.id;
-  } catch {
-    // not a global ID
-  }
-  return id;
-}
-
 /**
- * Runs `fn` with the raw id behind a client's ID, and names the generation in any error the way
- * the client did (usually its global ID).
+ * Runs `fn` with the raw id behind a client's ID (a globalID argument), and names the generation
+ * in any error the way the client did (usually its global ID).
  */
-export async function withGenerationId<T>(given: string, fn: (id: string) => Promise<T>): Promise<T> {
+export async function withGenerationId<T>(decoded: GenerationGlobalId, fn: (id: string) => Promise<T>): Promise<T> {
+  const given = givenId(decoded);
   try {
-    return await fn(generationIdFrom(given));
+    return await fn(decoded.id);
   } catch (error) {
     if (error instanceof NotFoundError) throw new NotFoundError('Generation', given);
     if (error instanceof NotCancelableError) throw new NotCancelableError(given, error.status);
@@ -162,7 +153,7 @@ builder.asEntity(Generation, {
   // A representation without a string id names no generation: null, like an unknown id.
   resolveReference: (reference, ctx) =>
     ctx.apiKey && typeof reference.id === 'string'
-      ? ctx.db.generation.findUnique({ where: { id: generationIdFrom(reference.id), apiKeyId: ctx.apiKey.id } })
+      ? ctx.db.generation.findUnique({ where: { id: decodeArgumentId(reference.id).id, apiKeyId: ctx.apiKey.id } })
       : null,
 });
 
@@ -194,11 +185,10 @@ builder.queryFields((t) => ({
     type: 'Generation',
     nullable: true,
     description: 'One of your generations, by its id',
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.globalID({ required: true, for: Generation }) },
     // findUnique (by id, with the key as a further filter): Prisma batches lookups made in the same
     // tick (a gateway's entities, aliased fields) into one query, where findFirst runs each alone.
-    resolve: (query, _root, args, ctx) =>
-      ctx.db.generation.findUnique({ ...query, where: { id: generationIdFrom(String(args.id)), apiKeyId: ctx.apiKey.id } }),
+    resolve: (query, _root, args, ctx) => ctx.db.generation.findUnique({ ...query, where: { id: args.id.id, apiKeyId: ctx.apiKey.id } }),
   }),
   generations: t.withAuth({ apiKey: true }).prismaConnection({
     type: 'Generation',
@@ -222,7 +212,7 @@ builder.subscriptionField('generationUpdated', (t) =>
   t.withAuth({ apiKey: true }).prismaField({
     type: 'Generation',
     description: 'The generation now, then again at every change; ends after a terminal status',
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.globalID({ required: true, for: Generation }) },
     subscribe: (_root, args, ctx) => {
       const release = ctx.subscriptionSlots.take(ctx.apiKey.id);
       if (!release) {
@@ -231,20 +221,20 @@ builder.subscriptionField('generationUpdated', (t) =>
           extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', max },
         });
       }
-      return holdingSlot(generationUpdates(String(args.id), ctx), release);
+      return holdingSlot(generationUpdates(args.id, ctx), release);
     },
     resolve: (query, id: string, _args, ctx) => ctx.db.generation.findUniqueOrThrow({ ...query, where: { id } }),
   }),
 );
 
 /** The generation's id now and after every change (or wake-up), until it is terminal. */
-async function* generationUpdates(given: string, ctx: AuthenticatedContext): AsyncGenerator<string> {
-  const id = generationIdFrom(given);
+async function* generationUpdates(decoded: GenerationGlobalId, ctx: AuthenticatedContext): AsyncGenerator<string> {
+  const { id } = decoded;
   // Listen before reading, so a change between the read and the listen is not missed.
   const changes = ctx.generationEvents(id)[Symbol.asyncIterator]();
   try {
     const current = await ctx.generations.find(ctx.apiKey.id, id);
-    if (!current) throw new GraphQLError(`Generation ${given} was not found`, { extensions: { code: 'NOT_FOUND' } });
+    if (!current) throw new GraphQLError(`Generation ${givenId(decoded)} was not found`, { extensions: { code: 'NOT_FOUND' } });
     yield id;
     let status = current.status;
     while (!isTerminal(status)) {

@@ -78,7 +78,7 @@ builder.queryField('estimateCost', (t) =>
     resolve: async (_root, { input }, ctx) => {
       const estimate = (sourceGenerationId: string | null | undefined) => ctx.generations.estimate(ctx.apiKey.id, { ...input, sourceGenerationId });
       const given = input.sourceGenerationId;
-      const { usd, params } = await (given == null ? estimate(given) : withGenerationId(String(given), estimate));
+      const { usd, params } = await (given == null ? estimate(given) : withGenerationId(given, estimate));
       return { usd, quality: params.quality, duration: params.duration };
     },
   }),

@@ -25,6 +25,9 @@ export interface RequestContext {
 
 export type Context = YogaInitialContext & RequestContext;
 
+/** The context of a field that requires an API key (t.withAuth({ apiKey: true })). */
+export type AuthenticatedContext = Context & { apiKey: ApiKeyIdentity };
+
 /** What the Node server hands yoga with each request (absent for WebSocket operations). */
 export interface ServerContext {
   req?: IncomingMessage;

@@ -72,13 +72,6 @@ export class IdempotencyConflictError extends AppError {
   }
 }
 
-export class UnauthenticatedError extends AppError {
-  override name = 'UnauthenticatedError';
-  constructor(message = 'A valid API key is required: send it in the x-api-key header') {
-    super(message);
-  }
-}
-
 export class NotCancelableError extends AppError {
   override name = 'NotCancelableError';
   constructor(

@@ -1,3 +1,4 @@
+import { TERMINAL_STATUSES } from '../src/generations/lifecycle.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ import { startStallProxy, type StallProxy } from './helpers/stall-proxy.js';
 // that the generation ends truthfully and that Segmind billed at most what it should.
 
 const MEDIA_DIR = join(tmpdir(), 'extendql-test-media');
-const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
+const TERMINAL = new Set<string>(TERMINAL_STATUSES);
 /** Recovery of a step whose process died waits for its 10 s heartbeat to go stale. */
 const RECOVERY_ATTEMPTS = 250; // × 200 ms = 50 s at most
 const TEST_TIMEOUT = 120_000;

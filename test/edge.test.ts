@@ -160,6 +160,29 @@ describe('node(id:)', () => {
   });
 });
 
+describe('generation ids in arguments', () => {
+  it('take a global ID or a raw id; anything else names nothing: null or NotFoundError, naming the id as given, never a validation error', async () => {
+    const { decodeGlobalID } = await import('@pothos/plugin-relay');
+    const raw = decodeGlobalID(mine[1]!).id;
+    const found = await post({ query: 'query ($a: ID!, $b: ID!) { a: generation(id: $a) { id } b: generation(id: $b) { id } }', variables: { a: mine[1], b: raw } });
+    expect(found.body).toEqual({ data: { a: { id: mine[1] }, b: { id: mine[1] } } });
+    const errors = await errorLogsDuring(async () => {
+      for (const id of [theirs, encodeGlobalID('ApiKey', raw), encodeGlobalID('Generation', 'x'), 'garbage', '', '::::', 'R2VuZXJhdGlvbg==']) {
+        const lookup = await post({ query: 'query ($id: ID!) { generation(id: $id) { id } }', variables: { id } });
+        expect(lookup.body, id).toEqual({ data: { generation: null } });
+        const cancel = await post({ query: 'mutation ($id: ID!) { cancelGeneration(id: $id) { __typename ... on NotFoundError { id } } }', variables: { id } });
+        expect(cancel.body, id).toEqual({ data: { cancelGeneration: { __typename: 'NotFoundError', id } } });
+        const remove = await post({ query: 'mutation ($id: ID!) { deleteGeneration(id: $id) { __typename ... on NotFoundError { id } } }', variables: { id } });
+        expect(remove.body, id).toEqual({ data: { deleteGeneration: { __typename: 'NotFoundError', id } } });
+      }
+    });
+    expect(errors).toEqual([]);
+    // Without a key, a garbage id is still refused as unauthenticated first.
+    const anonymous = await post({ query: 'mutation { cancelGeneration(id: "::::") { __typename } }' }, { key: null });
+    expect(codes(anonymous)).toEqual(['UNAUTHENTICATED']);
+  });
+});
+
 describe('HTTP status of authentication errors', () => {
   it('partial data with an UNAUTHENTICATED error answers 200, for application/json and application/graphql-response+json', async () => {
     for (const accept of ['application/json', 'application/graphql-response+json']) {

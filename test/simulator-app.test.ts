@@ -3,6 +3,7 @@
 // clip's last frame), fails a generation whose source cannot be fetched, and finishes a
 // generation that was in flight when the server was stopped with Ctrl-C.
 
+import { isTerminal } from '../src/generations/lifecycle.js';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,7 +50,7 @@ const generation = async (execute: Execute, id: string): Promise<Generation> => 
 const ended = (execute: Execute, id: string) =>
   waitFor(`generation ${id} to end`, async () => {
     const g = await generation(execute, id);
-    return ['SUCCEEDED', 'FAILED', 'CANCELED'].includes(g.status) ? g : undefined;
+    return isTerminal(g.status) ? g : undefined;
   });
 
 /** The average colour of a frame of an MP4 (the first, or the last), as [r, g, b]. */

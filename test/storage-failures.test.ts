@@ -1,3 +1,4 @@
+import { isTerminal } from '../src/generations/lifecycle.js';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -34,7 +35,7 @@ async function waitForRetrying(stack: Stack, id: string, code: string) {
   for (let attempt = 0; attempt < 600; attempt++) {
     generation = (await stack.execute(GenerationDocument, { id })).data?.generation;
     if (generation?.retrying?.code === code) return generation;
-    if (generation && ['SUCCEEDED', 'FAILED', 'CANCELED'].includes(generation.status)) throw new Error(`ended ${JSON.stringify(generation)}`);
+    if (generation && isTerminal(generation.status)) throw new Error(`ended ${JSON.stringify(generation)}`);
     await sleep(50);
   }
   throw new Error(`generation ${id} never showed retrying ${code}: ${JSON.stringify(generation)}\n${stack.logs.filter((line) => line.includes('"level":40') || line.includes('"level":50')).slice(-5).join('\n')}`);

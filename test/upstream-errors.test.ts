@@ -2,6 +2,7 @@ import { decodeGlobalID } from '@pothos/plugin-relay';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type App } from '../src/app.js';
+import { generationPayload } from '../src/webhooks/delivery.js';
 import { ExtendVideoDocument } from './gql/graphql.js';
 import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
 
@@ -153,6 +154,33 @@ describe('jobs that Segmind ran and failed', () => {
     expect(generation.upstreamStatus).toBe('FAILED');
     expect(generation.error).toEqual({ code: 'GENERATION_FAILED', message: 'Segmind says the job failed', upstreamStatus: 422 });
     expect(generation.cost).toBe(0);
+  });
+});
+
+describe('codes an older version stored', () => {
+  it('an error or retry code this version does not know answers UNKNOWN with its message, in the API and in the webhook payload', async () => {
+    stack.segmind.faults.inject('submit', { kind: 'http', status: 400, body: JSON.stringify({ error: 'upstream says 400' }) });
+    const { generation } = await run('an old row');
+    const id = decodeGlobalID(generation.id).id;
+    await stack.app.db.generation.update({
+      where: { id },
+      data: { errorCode: 'SOME_RETIRED_CODE', errorMessage: 'what happened then', retryCode: 'ANOTHER_RETIRED_CODE', retryMessage: 'waited then', retryAt: new Date() },
+    });
+    const response = await fetch(stack.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': stack.key },
+      body: JSON.stringify({ query: 'query ($id: ID!) { generation(id: $id) { error { code message upstreamStatus } retrying { code message } } }', variables: { id: generation.id } }),
+    });
+    expect(await response.json()).toEqual({
+      data: {
+        generation: {
+          error: { code: 'UNKNOWN', message: 'what happened then', upstreamStatus: 400 },
+          retrying: { code: 'UNKNOWN', message: 'waited then' },
+        },
+      },
+    });
+    const row = await stack.app.db.generation.findUniqueOrThrow({ where: { id }, include: { video: true } });
+    expect(generationPayload(row, { publicId: (raw) => raw, videoUrl: (videoId) => videoId }).error).toEqual({ code: 'UNKNOWN', message: 'what happened then', upstreamStatus: 400 });
   });
 });
 

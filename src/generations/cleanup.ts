@@ -3,7 +3,7 @@ import { HasExtensionsError, NotDeletableError, NotFoundError } from '../errors.
 import type { GenerationStatus, Prisma, VideoQuality } from '../generated/prisma/client.js';
 import type { Logger } from '../logger.js';
 import type { VideoStorage } from '../storage/storage.js';
-import { TERMINAL_STATUSES } from './service.js';
+import { ACTIVE_STATUSES, isTerminal } from './lifecycle.js';
 
 export interface CleanupDeps {
   db: Db;
@@ -46,7 +46,7 @@ export async function deleteGeneration(deps: CleanupDeps, apiKeyId: string, id: 
   await deps.db.$transaction(async (tx) => {
     const generation = await lockGeneration(tx, id, apiKeyId);
     if (!generation) throw new NotFoundError('Generation', id);
-    if (!(TERMINAL_STATUSES as readonly GenerationStatus[]).includes(generation.status)) throw new NotDeletableError(id, generation.status);
+    if (!isTerminal(generation.status)) throw new NotDeletableError(id, generation.status);
     const extensions = await tx.generation.count({ where: { sourceId: id } });
     if (extensions > 0) throw new HasExtensionsError(id, extensions);
 
@@ -104,7 +104,7 @@ export async function removeExpiredVideos(deps: CleanupDeps, options: RetentionO
       videoExpiredAt: null,
       completedAt: { lt: cutoff },
       video: { isNot: null },
-      extensions: { none: { status: { in: ['QUEUED', 'RUNNING'] } } },
+      extensions: { none: { status: { in: [...ACTIVE_STATUSES] } } },
     },
     select: { id: true },
     orderBy: { completedAt: 'asc' },

@@ -2,5 +2,3 @@
 export interface GenerationEvents {
   generationUpdated(generationId: string): void;
 }
-
-export const noEvents: GenerationEvents = { generationUpdated() {} };

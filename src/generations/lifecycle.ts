@@ -1,6 +1,7 @@
-import { DownloadError } from '../storage/download.js';
+import type { GenerationStatus } from '../generated/prisma/client.js';
+import { DownloadError, type DownloadErrorCode } from '../storage/download.js';
 import { StorageError } from '../storage/storage.js';
-import { UpstreamError } from '../upstream/segmind.js';
+import { UpstreamError, type UpstreamErrorCode } from '../upstream/segmind.js';
 
 /*
  * A generation's lifecycle: its states, and what decides each move.
@@ -20,10 +21,69 @@ import { UpstreamError } from '../upstream/segmind.js';
  * always collected and a failed one always recorded.
  */
 
+/** Where a generation ends: it never leaves these (only deleteGeneration removes it). */
+export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELED'] as const satisfies readonly GenerationStatus[];
+
+/** In flight: counted against MAX_CONCURRENT_PER_KEY, cancelable, not deletable. */
+export const ACTIVE_STATUSES = ['QUEUED', 'RUNNING'] as const satisfies readonly GenerationStatus[];
+
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+
+export function isTerminal(status: string): status is TerminalStatus {
+  return (TERMINAL_STATUSES as readonly string[]).includes(status);
+}
+
 export type StepError = UpstreamError | DownloadError | StorageError;
 
+/** Every code a generation's error (or its retrying) can carry: the steps' own, and the lifecycle's. */
+export type GenerationErrorCode =
+  | UpstreamErrorCode
+  | DownloadErrorCode
+  | StorageError['code']
+  | 'UPSTREAM_SUBMISSION_UNKNOWN'
+  | 'GENERATION_FAILED'
+  | 'DEADLINE_EXCEEDED';
+
+/**
+ * What each code means. A record over the union above: a new code in any of its parts fails to
+ * compile until it is described here, and so reaches the API's GenerationErrorCode enum.
+ */
+export const GENERATION_ERROR_CODES: Record<GenerationErrorCode, string> = {
+  GENERATION_FAILED: 'Segmind ran the job and it failed; its cost is recorded',
+  INSUFFICIENT_CREDITS: "Segmind reported insufficient credits (406)",
+  UPSTREAM_VALIDATION: 'Segmind refused the parameters (422)',
+  UPSTREAM_UNAUTHORIZED: "Segmind refused this server's API key (401): an operator must fix SEGMIND_API_KEY",
+  UPSTREAM_FORBIDDEN: "This server's Segmind account lacks permission for the model (403)",
+  UPSTREAM_NOT_FOUND: 'Segmind does not know the model or the request (404; results expire after an hour)',
+  UPSTREAM_BAD_REQUEST: 'Segmind refused the request as malformed (400)',
+  UPSTREAM_METHOD_NOT_ALLOWED: 'Segmind did not allow the HTTP method (405)',
+  MODEL_RETIRED: 'Segmind has retired the model (410)',
+  UPSTREAM_PROTOCOL: 'An answer from Segmind that could not be read, e.g. a completed job without an output URL',
+  UPSTREAM_SUBMISSION_UNKNOWN: 'The submit may have reached Segmind but its answer was lost; it was not sent again, to avoid billing twice',
+  RATE_LIMITED: "Segmind's rate limit (429), still reached at the deadline or reset only after it",
+  UPSTREAM_UNAVAILABLE: 'Segmind answered with a server error (5xx) until the deadline',
+  UPSTREAM_TIMEOUT: 'Segmind did not answer within UPSTREAM_TIMEOUT_MS, until the deadline',
+  UPSTREAM_UNREACHABLE: 'No connection to Segmind, until the deadline',
+  UPSTREAM_CIRCUIT_OPEN: 'The circuit breaker kept calls to Segmind off after repeated server failures, until the deadline',
+  OUTPUT_NOT_FOUND: 'The output URL answered 404 or 410',
+  OUTPUT_NOT_MP4: 'The output is not an MP4',
+  OUTPUT_TOO_LARGE: 'The output exceeds MAX_VIDEO_BYTES',
+  OUTPUT_TRUNCATED: 'The download of the output was cut short, until the deadline',
+  OUTPUT_UNREACHABLE: 'The download of the output could not start, until the deadline',
+  STORAGE_UNAVAILABLE: 'Video storage could not take the copy (a full disk, a quota, a read-only file system, an I/O error, a failed S3 upload), until the deadline',
+  DEADLINE_EXCEEDED: 'Segmind was still working on the job at GENERATION_DEADLINE_MS, or nothing had been submitted by then',
+};
+
+/** What a stored code that is not (or no longer) one of GENERATION_ERROR_CODES is shown as. */
+export const UNKNOWN_ERROR_CODE = 'UNKNOWN';
+
+/** A stored error or retry code as clients see it: one of the known codes, else UNKNOWN (an old row's). */
+export function knownErrorCode(code: string): GenerationErrorCode | typeof UNKNOWN_ERROR_CODE {
+  return Object.hasOwn(GENERATION_ERROR_CODES, code) ? (code as GenerationErrorCode) : UNKNOWN_ERROR_CODE;
+}
+
 export interface StepFailure {
-  code: string;
+  code: GenerationErrorCode;
   message: string;
   /** Segmind's (or the output origin's) HTTP status, when it gave one. */
   upstreamStatus?: number;

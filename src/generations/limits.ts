@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { prismaTypes, timestampParam } from '../db/sql.js';
 import { InsufficientCreditsError, RateLimitedError } from '../errors.js';
+import { ACTIVE_STATUSES } from './lifecycle.js';
 import { estimatedCostUsd, type Quality } from './rules.js';
 
 export interface KeyLimits {
@@ -47,7 +48,7 @@ const LIMITS_SQL = `
       ORDER BY "createdAt" DESC OFFSET $3 LIMIT 1) AS limiting,
     (SELECT count(*)::int FROM (
       SELECT 1 FROM "Generation"
-       WHERE "apiKeyId" = $1 AND "status" IN ('QUEUED', 'RUNNING')
+       WHERE "apiKeyId" = $1 AND "status" IN (${ACTIVE_STATUSES.map((status) => `'${status}'`).join(', ')})
        LIMIT $4) capped) AS "inProgress",
     ${usageSince('$5')} AS usage`;
 

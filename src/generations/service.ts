@@ -9,9 +9,11 @@ import type { JobQueue, SqlExecutor } from '../jobs/queue.js';
 import type { GenerationEvents } from './events.js';
 import { deleteGeneration } from './cleanup.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { ACTIVE_STATUSES } from './lifecycle.js';
 import { enforceKeyLimits, keyUsageToday, type KeyLimits, type KeyUsage } from './limits.js';
 import { rm } from 'node:fs/promises';
 import type { VideoStorage } from '../storage/storage.js';
+import { extensionOf } from '../storage/video-types.js';
 import { DEFAULT_QUALITY, estimatedCostUsd, isSourceIdToLookUp, parseExtendVideoInput, type ExtendVideoParams } from './rules.js';
 import { receiveUpload, type ReceivedUpload } from './uploads.js';
 
@@ -65,8 +67,6 @@ interface NewGeneration {
   upload: ReceivedUpload | null;
   stored: StoredUpload | null;
 }
-
-export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'CANCELED'] as const;
 
 /** Of the normalized parameters; an uploaded video counts by its content. */
 function paramsHash(params: ExtendVideoParams, uploadSha256: string | null): string {
@@ -216,7 +216,7 @@ export class GenerationService {
 
   /** Puts an upload in storage under a new random id; returns where it is and its public URL. */
   private async storeUpload(upload: ReceivedUpload): Promise<StoredUpload> {
-    const extension = upload.contentType === 'video/quicktime' ? 'mov' : 'mp4';
+    const extension = extensionOf(upload.contentType);
     const id = randomBytes(16).toString('base64url');
     const key = `upload-${id}.${extension}`;
     await this.deps.storage.putFile(upload.tempPath, key);
@@ -292,7 +292,7 @@ export class GenerationService {
    */
   async cancel(apiKeyId: string, id: string): Promise<Generation> {
     const { count } = await this.deps.db.generation.updateMany({
-      where: { id, apiKeyId, status: { in: ['QUEUED', 'RUNNING'] } },
+      where: { id, apiKeyId, status: { in: [...ACTIVE_STATUSES] } },
       data: { status: 'CANCELED', completedAt: new Date() },
     });
     const generation = await this.find(apiKeyId, id);

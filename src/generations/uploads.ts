@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidInputError } from '../errors.js';
 import { inspectMp4File, NotMp4Error } from '../storage/mp4.js';
 import type { VideoStorage } from '../storage/storage.js';
+import { contentTypeOf, type VideoContentType } from '../storage/video-types.js';
 import { SOURCE_VIDEO_MAX_BYTES, SourceVideoRules, type SourceVideo, type UploadedFile } from './rules.js';
 
 /** An upload that passed every rule, still in a temporary file. */
@@ -14,7 +15,7 @@ export interface ReceivedUpload {
   tempPath: string;
   sha256: string;
   video: SourceVideo;
-  contentType: 'video/mp4' | 'video/quicktime';
+  contentType: VideoContentType;
 }
 
 /**
@@ -114,7 +115,7 @@ export async function receiveUpload(file: UploadedFile, storage: VideoStorage): 
       tempPath: spooled.path,
       sha256: spooled.sha256,
       video: checked.data,
-      contentType: container === 'mov' ? 'video/quicktime' : 'video/mp4',
+      contentType: contentTypeOf(container),
     };
   } catch (error) {
     if (spooled !== file) await rm(spooled.path, { force: true });

@@ -7,7 +7,7 @@ import { discardKeptDownload, downloadVideo, type DownloadedVideo } from '../sto
 import type { VideoStorage } from '../storage/storage.js';
 import { UpstreamError, type SegmindClient, type UpstreamJobStatus, type UpstreamMetrics } from '../upstream/segmind.js';
 import type { GenerationEvents } from './events.js';
-import { atDeadline, backoffMs, isStepError, judge, maxBackoffMs, planRetry, type StepError, type StepFailure } from './lifecycle.js';
+import { ACTIVE_STATUSES, atDeadline, backoffMs, isStepError, judge, maxBackoffMs, planRetry, type GenerationErrorCode, type StepError, type StepFailure } from './lifecycle.js';
 import { toSegmindRequest } from './rules.js';
 
 export { backoffMs, type StepFailure } from './lifecycle.js';
@@ -36,7 +36,7 @@ export interface WorkerDeps {
 const done: StepOutcome = { next: 'done' };
 const again = (afterMs: number): StepOutcome => ({ next: 'again', afterMs: Math.max(0, Math.round(afterMs)) });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const ACTIVE = { in: ['QUEUED' as const, 'RUNNING' as const] };
+const ACTIVE = { in: [...ACTIVE_STATUSES] };
 /** Written by every step that succeeds and by every end: nothing is being waited for any more. */
 const NOT_RETRYING = { retryCount: 0, retryCode: null, retryMessage: null, retryAt: null };
 /**
@@ -99,7 +99,8 @@ export class GenerationWorker {
     const deadlineAt = this.deadlineOf(generation);
     if (Date.now() >= deadlineAt.getTime()) {
       // Nothing is submitted past the deadline: the job could not be waited for.
-      const last = generation.retryCode && { code: generation.retryCode, message: generation.retryMessage ?? generation.retryCode };
+      // A retry code was written by a step, so it is one of the codes (an unknown one is shown as UNKNOWN when read).
+      const last = generation.retryCode && { code: generation.retryCode as GenerationErrorCode, message: generation.retryMessage ?? generation.retryCode };
       return this.fail(generation, last ? atDeadline(last, deadlineAt.toISOString()) : this.deadlineExceeded('before it could be submitted to Segmind'));
     }
     // Made before the claim: if it fails, nothing is claimed and the step is simply tried again.

@@ -1,6 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { ByteRange, VideoStorage } from '../storage/storage.js';
+import { extensionOf } from '../storage/video-types.js';
 
 export interface VideoRecord {
   storageKey: string;
@@ -15,8 +16,6 @@ export interface VideoHandlerOptions {
 }
 
 const VIDEO_PATH = /^\/videos\/([A-Za-z0-9_-]{1,64})\.(mp4|mov)$/;
-/** Each object answers at one URL only: its extension follows its type. */
-const EXTENSION_OF: Record<string, string> = { 'video/mp4': 'mp4', 'video/quicktime': 'mov' };
 
 /** Serves GET/HEAD /videos/<id>.mp4 (and .mov for uploaded sources) with ETag, conditional and single-range support. */
 export function createVideoHandler(options: VideoHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
@@ -32,7 +31,7 @@ export function createVideoHandler(options: VideoHandlerOptions): (req: Incoming
       }
 
       const record = await lookup(id);
-      if (!record || (EXTENSION_OF[record.contentType] ?? 'mp4') !== extension) return sendJson(res, 404, { error: 'not found' });
+      if (!record || extensionOf(record.contentType) !== extension) return sendJson(res, 404, { error: 'not found' });
 
       const size = record.byteSize;
       const etag = `"${record.sha256}"`;

@@ -6,15 +6,18 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
-import type { Context } from '../context.js';
+import type { AuthenticatedContext, Context } from '../context.js';
 import type { UploadedFile } from '../generations/rules.js';
 import type PrismaTypes from '../generated/pothos-prisma-types.js';
 import { getDatamodel } from '../generated/pothos-prisma-types.js';
+import { decodeArgumentId } from './generation-ids.js';
 
 export const builder = new SchemaBuilder<{
   Context: Context;
   PrismaTypes: PrismaTypes;
   AuthScopes: { apiKey: boolean };
+  // Fields built with t.withAuth({ apiKey: true }) resolve with the key known to be there.
+  AuthContexts: { apiKey: AuthenticatedContext };
   DefaultFieldNullability: false;
   Scalars: { DateTime: { Input: Date; Output: Date }; Upload: { Input: UploadedFile; Output: never } };
 }>({
@@ -36,6 +39,8 @@ export const builder = new SchemaBuilder<{
     // node(id:) is defined with the Generation type (schema/generation.ts).
     nodeQueryOptions: false,
     nodesQueryOptions: false,
+    // globalID arguments take a Generation's global ID or its raw id (see generation-ids.ts).
+    decodeGlobalID: decodeArgumentId,
   },
   errors: { defaultTypes: [] },
   prisma: {

@@ -8,14 +8,13 @@ const CancelGenerationSuccess = builder.objectRef<{ generation: GenerationRow }>
 });
 
 builder.mutationField('cancelGeneration', (t) =>
-  t.field({
+  t.withAuth({ apiKey: true }).field({
     type: CancelGenerationSuccess,
-    authScopes: { apiKey: true },
     description: 'Cancels a QUEUED or RUNNING generation. Repeating it is harmless. A job Segmind already accepted still runs there, and its result is discarded.',
     errors: { types: [NotFoundError, NotCancelableError], directResult: true, union: { name: 'CancelGenerationResult' } },
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.globalID({ required: true, for: Generation }) },
     resolve: async (_root, args, ctx) => ({
-      generation: await withGenerationId(String(args.id), (id) => ctx.generations.cancel(ctx.apiKey!.id, id)),
+      generation: await withGenerationId(args.id, (id) => ctx.generations.cancel(ctx.apiKey.id, id)),
     }),
   }),
 );

@@ -1,15 +1,15 @@
 import { HasExtensionsError, NotDeletableError, NotFoundError } from '../errors.js';
 import { builder } from './builder.js';
-import { withGenerationId } from './generation.js';
+import { Generation, withGenerationId } from './generation.js';
+import { givenId } from './generation-ids.js';
 
 const DeleteGenerationSuccess = builder.objectRef<{ deletedId: string }>('DeleteGenerationSuccess').implement({
   fields: (t) => ({ deletedId: t.exposeID('deletedId', { description: 'The id of the generation that is gone' }) }),
 });
 
 builder.mutationField('deleteGeneration', (t) =>
-  t.field({
+  t.withAuth({ apiKey: true }).field({
     type: DeleteGenerationSuccess,
-    authScopes: { apiKey: true },
     description:
       'Deletes a finished (SUCCEEDED, FAILED or CANCELED) generation for good: its row and webhook attempts, its stored MP4 ' +
       '(/videos/<id>.mp4 then answers 404) and the uploaded source video when no other generation uses it. ' +
@@ -17,11 +17,11 @@ builder.mutationField('deleteGeneration', (t) =>
       '(HasExtensionsError, with their count): delete those first. The daily budget still counts what it cost. ' +
       'Deleting it again answers NotFoundError.',
     errors: { types: [NotFoundError, NotDeletableError, HasExtensionsError], directResult: true, union: { name: 'DeleteGenerationResult' } },
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.globalID({ required: true, for: Generation }) },
     resolve: async (_root, args, ctx) => {
-      await withGenerationId(String(args.id), (id) => ctx.generations.delete(ctx.apiKey!.id, id));
-      ctx.log.info({ generationId: String(args.id) }, 'generation deleted');
-      return { deletedId: String(args.id) };
+      await withGenerationId(args.id, (id) => ctx.generations.delete(ctx.apiKey.id, id));
+      ctx.log.info({ generationId: givenId(args.id) }, 'generation deleted');
+      return { deletedId: givenId(args.id) };
     },
   }),
 );

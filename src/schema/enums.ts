@@ -1,3 +1,4 @@
+import { GENERATION_ERROR_CODES, UNKNOWN_ERROR_CODE } from '../generations/lifecycle.js';
 import { MOTION_UPSTREAM, OUTPUT_SIZE, QUALITY_UPSTREAM, STYLE_UPSTREAM } from '../generations/rules.js';
 import { builder } from './builder.js';
 
@@ -27,4 +28,14 @@ export const GenerationStatus = builder.enumType('GenerationStatus', {
     FAILED: { description: 'Ended without a video; see error.' },
     CANCELED: { description: 'Canceled before it finished.' },
   } as const,
+});
+
+export const GenerationErrorCode = builder.enumType('GenerationErrorCode', {
+  description:
+    'Why a generation failed, or what a RUNNING one is waiting out. A transient reason (RATE_LIMITED, UPSTREAM_UNAVAILABLE, ' +
+    'OUTPUT_TRUNCATED, STORAGE_UNAVAILABLE...) as a failure means it was still failing at the deadline. More values may be added.',
+  values: {
+    ...valuesOf(GENERATION_ERROR_CODES, (code) => GENERATION_ERROR_CODES[code]),
+    [UNKNOWN_ERROR_CODE]: { description: 'A code this server version does not know (recorded by another version); message says what happened' },
+  },
 });

@@ -8,7 +8,7 @@ export const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
   description: 'What to extend and how. Give exactly one of videoUrl, sourceGenerationId and video.',
   fields: (t) => ({
     videoUrl: t.string({ description: 'Absolute http(s) URL of an MP4 or MOV (at most 2048 characters, 50 MB, 30 s, 1920 px)' }),
-    sourceGenerationId: t.id({ description: 'Extend the video of one of your earlier SUCCEEDED generations (chaining)' }),
+    sourceGenerationId: t.globalID({ for: Generation, description: 'Extend the video of one of your earlier SUCCEEDED generations (chaining)' }),
     video: t.field({
       type: 'Upload',
       description: 'The video itself, as a multipart upload: MP4 or MOV, at most 50 MB, 30 s and 1920 px. Stored, and fetched by Segmind from our public URL (or from S3 storage through a signed link).',
@@ -44,9 +44,8 @@ const ExtendVideoSuccess = builder.objectRef<{ generation: GenerationRow }>('Ext
 builder.mutationType({});
 
 builder.mutationField('extendVideo', (t) =>
-  t.field({
+  t.withAuth({ apiKey: true }).field({
     type: ExtendVideoSuccess,
-    authScopes: { apiKey: true },
     description: 'Validates the request, records a QUEUED generation and returns at once. Follow it with generationUpdated or generation(id:).',
     errors: {
       types: [InvalidInputError, NotFoundError, InsufficientCreditsError, IdempotencyConflictError, RateLimitedError],
@@ -55,9 +54,9 @@ builder.mutationField('extendVideo', (t) =>
     },
     args: { input: t.arg({ type: ExtendVideoInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const extend = (sourceGenerationId: string | null | undefined) => ctx.generations.extend(ctx.apiKey!.id, { ...input, sourceGenerationId });
+      const extend = (sourceGenerationId: string | null | undefined) => ctx.generations.extend(ctx.apiKey.id, { ...input, sourceGenerationId });
       const given = input.sourceGenerationId;
-      const generation = await (given == null ? extend(given) : withGenerationId(String(given), extend));
+      const generation = await (given == null ? extend(given) : withGenerationId(given, extend));
       ctx.log.info({ generationId: generation.id, upload: input.video != null }, 'generation accepted');
       return { generation };
     },

@@ -1,31 +1,23 @@
 import { decodeGlobalID, resolveNodes } from '@pothos/plugin-relay';
 import { GraphQLError, isObjectType } from 'graphql';
 import { HasExtensionsError, NotCancelableError, NotDeletableError, NotFoundError } from '../errors.js';
-import type { Context } from '../context.js';
+import type { AuthenticatedContext } from '../context.js';
 import { estimatedCostUsd } from '../generations/rules.js';
-import { TERMINAL_STATUSES } from '../generations/service.js';
+import { isTerminal } from '../generations/lifecycle.js';
+import { publicCost, publicError, publicRetry, type PublicError, type PublicRetry } from '../generations/public-view.js';
 import { holdingSlot } from '../realtime/subscription-slots.js';
 import { builder } from './builder.js';
-import { GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './enums.js';
-
-/** Accepts a Relay global ID of a Generation, or its raw id. */
-export function generationIdFrom(id: string): string {
-  try {
-    const decoded = decodeGlobalID(id);
-    if (decoded.typename === 'Generation') return decoded.id;
-  } catch {
-    // not a global ID
-  }
-  return id;
-}
+import { decodeArgumentId, givenId, type GenerationGlobalId } from './generation-ids.js';
+import { GenerationErrorCode, GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './enums.js';
 
 /**
- * Runs `fn` with the raw id behind a client's ID, and names the generation in any error the way
- * the client did (usually its global ID).
+ * Runs `fn` with the raw id behind a client's ID (a globalID argument), and names the generation
+ * in any error the way the client did (usually its global ID).
  */
-export async function withGenerationId<T>(given: string, fn: (id: string) => Promise<T>): Promise<T> {
+export async function withGenerationId<T>(decoded: GenerationGlobalId, fn: (id: string) => Promise<T>): Promise<T> {
+  const given = givenId(decoded);
   try {
-    return await fn(generationIdFrom(given));
+    return await fn(decoded.id);
   } catch (error) {
     if (error instanceof NotFoundError) throw new NotFoundError('Generation', given);
     if (error instanceof NotCancelableError) throw new NotCancelableError(given, error.status);
@@ -35,25 +27,19 @@ export async function withGenerationId<T>(given: string, fn: (id: string) => Pro
   }
 }
 
-const GenerationError = builder.objectRef<{ code: string; message: string; upstreamStatus: number | null }>('GenerationError').implement({
+const GenerationError = builder.objectRef<PublicError>('GenerationError').implement({
   description: 'Why a generation failed.',
   fields: (t) => ({
-    code: t.exposeString('code', {
-      description:
-        'Stable machine-readable code, e.g. GENERATION_FAILED (Segmind ran the job and it failed), INSUFFICIENT_CREDITS, ' +
-        'UPSTREAM_VALIDATION, RATE_LIMITED, UPSTREAM_UNAVAILABLE, UPSTREAM_SUBMISSION_UNKNOWN, OUTPUT_NOT_MP4, ' +
-        'STORAGE_UNAVAILABLE, DEADLINE_EXCEEDED. A transient reason (RATE_LIMITED, UPSTREAM_*, OUTPUT_TRUNCATED, ' +
-        'STORAGE_UNAVAILABLE...) here means it was still failing at the deadline',
-    }),
+    code: t.expose('code', { type: GenerationErrorCode, description: 'Stable machine-readable code' }),
     message: t.exposeString('message'),
     upstreamStatus: t.exposeInt('upstreamStatus', { nullable: true, description: "Segmind's HTTP status, when it gave one" }),
   }),
 });
 
-const GenerationRetry = builder.objectRef<{ code: string; message: string; retryAt: Date }>('GenerationRetry').implement({
+const GenerationRetry = builder.objectRef<PublicRetry>('GenerationRetry').implement({
   description: 'Why a running generation is waiting: a transient failure, tried again at retryAt (within the deadline).',
   fields: (t) => ({
-    code: t.exposeString('code', { description: 'The failure being waited out, e.g. RATE_LIMITED, UPSTREAM_UNAVAILABLE, STORAGE_UNAVAILABLE' }),
+    code: t.expose('code', { type: GenerationErrorCode, description: 'The failure being waited out, e.g. RATE_LIMITED, UPSTREAM_UNAVAILABLE, STORAGE_UNAVAILABLE' }),
     message: t.exposeString('message'),
     retryAt: t.expose('retryAt', { type: 'DateTime', description: 'When the next try is due' }),
   }),
@@ -129,20 +115,20 @@ export const Generation = builder.prismaNode('Generation', {
       type: GenerationError,
       nullable: true,
       select: { errorCode: true, errorMessage: true, errorUpstreamStatus: true },
-      resolve: (g) => (g.errorCode ? { code: g.errorCode, message: g.errorMessage ?? g.errorCode, upstreamStatus: g.errorUpstreamStatus } : null),
+      resolve: publicError,
     }),
     retrying: t.field({
       type: GenerationRetry,
       nullable: true,
       description: 'Set while a step is waiting to be tried again after a transient failure; null otherwise',
       select: { retryCode: true, retryMessage: true, retryAt: true },
-      resolve: (g) => (g.retryCode && g.retryAt ? { code: g.retryCode, message: g.retryMessage ?? g.retryCode, retryAt: g.retryAt } : null),
+      resolve: publicRetry,
     }),
     cost: t.float({
       nullable: true,
       description: 'USD, as reported by Segmind once it ran the job; null until then (and when it does not say)',
       select: { cost: true },
-      resolve: (g) => (g.cost === null ? null : Number(g.cost)),
+      resolve: publicCost,
     }),
     estimatedCost: t.float({
       description: "USD from extendql's price table (see estimateCost): what the key's daily budget counts, unless the generation FAILED",
@@ -167,7 +153,7 @@ builder.asEntity(Generation, {
   // A representation without a string id names no generation: null, like an unknown id.
   resolveReference: (reference, ctx) =>
     ctx.apiKey && typeof reference.id === 'string'
-      ? ctx.db.generation.findUnique({ where: { id: generationIdFrom(reference.id), apiKeyId: ctx.apiKey.id } })
+      ? ctx.db.generation.findUnique({ where: { id: decodeArgumentId(reference.id).id, apiKeyId: ctx.apiKey.id } })
       : null,
 });
 
@@ -177,10 +163,9 @@ builder.queryFields((t) => ({
   // Relay's node(id:), with the id read here rather than parsed by the plugin: an id that names
   // nothing of the caller's (another key's, made up, not a global ID at all) is null, as it is
   // for generation(id:), instead of an error.
-  node: t.field({
+  node: t.withAuth({ apiKey: true }).field({
     type: builder.nodeInterfaceRef(),
     nullable: true,
-    authScopes: { apiKey: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx, info) => {
       let decoded: { typename: string; id: string };
@@ -196,29 +181,26 @@ builder.queryFields((t) => ({
       return node ?? null;
     },
   }),
-  generation: t.prismaField({
+  generation: t.withAuth({ apiKey: true }).prismaField({
     type: 'Generation',
     nullable: true,
-    authScopes: { apiKey: true },
     description: 'One of your generations, by its id',
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.globalID({ required: true, for: Generation }) },
     // findUnique (by id, with the key as a further filter): Prisma batches lookups made in the same
     // tick (a gateway's entities, aliased fields) into one query, where findFirst runs each alone.
-    resolve: (query, _root, args, ctx) =>
-      ctx.db.generation.findUnique({ ...query, where: { id: generationIdFrom(String(args.id)), apiKeyId: ctx.apiKey!.id } }),
+    resolve: (query, _root, args, ctx) => ctx.db.generation.findUnique({ ...query, where: { id: args.id.id, apiKeyId: ctx.apiKey.id } }),
   }),
-  generations: t.prismaConnection({
+  generations: t.withAuth({ apiKey: true }).prismaConnection({
     type: 'Generation',
     cursor: 'id',
-    authScopes: { apiKey: true },
     description: 'Your generations, newest first',
     args: { status: t.arg({ type: GenerationStatus, required: false }) },
     totalCount: (_connection, args, ctx) =>
-      ctx.db.generation.count({ where: { apiKeyId: ctx.apiKey!.id, ...(args.status && { status: args.status }) } }),
+      ctx.db.generation.count({ where: { apiKeyId: ctx.apiKey.id, ...(args.status && { status: args.status }) } }),
     resolve: (query, _root, args, ctx) =>
       ctx.db.generation.findMany({
         ...query,
-        where: { apiKeyId: ctx.apiKey!.id, ...(args.status && { status: args.status }) },
+        where: { apiKeyId: ctx.apiKey.id, ...(args.status && { status: args.status }) },
         orderBy: { id: 'desc' },
       }),
   }),
@@ -227,36 +209,35 @@ builder.queryFields((t) => ({
 builder.subscriptionType({});
 
 builder.subscriptionField('generationUpdated', (t) =>
-  t.prismaField({
+  t.withAuth({ apiKey: true }).prismaField({
     type: 'Generation',
-    authScopes: { apiKey: true },
     description: 'The generation now, then again at every change; ends after a terminal status',
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.globalID({ required: true, for: Generation }) },
     subscribe: (_root, args, ctx) => {
-      const release = ctx.subscriptionSlots.take(ctx.apiKey!.id);
+      const release = ctx.subscriptionSlots.take(ctx.apiKey.id);
       if (!release) {
         const max = ctx.subscriptionSlots.maxPerKey;
         throw new GraphQLError(`This API key may have ${max} subscriptions open at once; end one first`, {
           extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', max },
         });
       }
-      return holdingSlot(generationUpdates(String(args.id), ctx), release);
+      return holdingSlot(generationUpdates(args.id, ctx), release);
     },
     resolve: (query, id: string, _args, ctx) => ctx.db.generation.findUniqueOrThrow({ ...query, where: { id } }),
   }),
 );
 
 /** The generation's id now and after every change (or wake-up), until it is terminal. */
-async function* generationUpdates(given: string, ctx: Context): AsyncGenerator<string> {
-  const id = generationIdFrom(given);
+async function* generationUpdates(decoded: GenerationGlobalId, ctx: AuthenticatedContext): AsyncGenerator<string> {
+  const { id } = decoded;
   // Listen before reading, so a change between the read and the listen is not missed.
   const changes = ctx.generationEvents(id)[Symbol.asyncIterator]();
   try {
-    const current = await ctx.generations.find(ctx.apiKey!.id, id);
-    if (!current) throw new GraphQLError(`Generation ${given} was not found`, { extensions: { code: 'NOT_FOUND' } });
+    const current = await ctx.generations.find(ctx.apiKey.id, id);
+    if (!current) throw new GraphQLError(`Generation ${givenId(decoded)} was not found`, { extensions: { code: 'NOT_FOUND' } });
     yield id;
     let status = current.status;
-    while (!(TERMINAL_STATUSES as readonly string[]).includes(status)) {
+    while (!isTerminal(status)) {
       const next = await changes.next();
       if (next.done) return;
       status = (await ctx.db.generation.findUniqueOrThrow({ where: { id }, select: { status: true } })).status;

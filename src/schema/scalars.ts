@@ -1,19 +1,12 @@
-import { GraphQLError, Kind } from 'graphql';
+import { GraphQLError } from 'graphql';
+import { DateTimeISOResolver } from 'graphql-scalars';
 import { isUploadedFile } from '../generations/rules.js';
 import { builder } from './builder.js';
 
-builder.scalarType('DateTime', {
-  description: 'An ISO 8601 timestamp in UTC, e.g. 2026-11-24T17:00:00.000Z',
-  serialize: (value) => value.toISOString(),
-  parseValue: (value) => {
-    const date = new Date(String(value));
-    if (Number.isNaN(date.getTime())) throw new GraphQLError('DateTime must be an ISO 8601 timestamp');
-    return date;
-  },
-  parseLiteral: (ast) => {
-    if (ast.kind !== Kind.STRING) throw new GraphQLError('DateTime must be a string');
-    return new Date(ast.value);
-  },
+// graphql-scalars' RFC 3339 date-time, named DateTime here: it refuses what is not a real date-time
+// (2026-02-30, "yesterday") in variables and literals alike, and serializes Dates as ISO 8601 strings.
+builder.addScalarType('DateTime', DateTimeISOResolver, {
+  description: 'An ISO 8601 (RFC 3339) timestamp in UTC, e.g. 2026-11-24T17:00:00.000Z',
 });
 
 // Files arrive through the GraphQL multipart request spec, which yoga parses into File objects.

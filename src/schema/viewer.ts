@@ -51,11 +51,10 @@ const ApiKey = builder.prismaNode('ApiKey', {
 });
 
 builder.queryField('viewer', (t) =>
-  t.prismaField({
+  t.withAuth({ apiKey: true }).prismaField({
     type: ApiKey,
-    authScopes: { apiKey: true },
     description: 'The API key making the request',
-    resolve: (query, _root, _args, ctx) => ctx.db.apiKey.findUniqueOrThrow({ ...query, where: { id: ctx.apiKey!.id } }),
+    resolve: (query, _root, _args, ctx) => ctx.db.apiKey.findUniqueOrThrow({ ...query, where: { id: ctx.apiKey.id } }),
   }),
 );
 
@@ -69,18 +68,17 @@ const CostEstimate = builder.objectRef<{ usd: number; quality: 'Q360P' | 'Q540P'
 });
 
 builder.queryField('estimateCost', (t) =>
-  t.field({
+  t.withAuth({ apiKey: true }).field({
     type: CostEstimate,
-    authScopes: { apiKey: true },
     description:
       'Prices an extendVideo input without running it: the same rules and defaults apply (an invalid input answers InvalidInputError), ' +
       'nothing is recorded or spent and Segmind is not asked. An uploaded video is not read.',
     errors: { types: [InvalidInputError, NotFoundError], directResult: true, union: { name: 'EstimateCostResult' } },
     args: { input: t.arg({ type: ExtendVideoInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const estimate = (sourceGenerationId: string | null | undefined) => ctx.generations.estimate(ctx.apiKey!.id, { ...input, sourceGenerationId });
+      const estimate = (sourceGenerationId: string | null | undefined) => ctx.generations.estimate(ctx.apiKey.id, { ...input, sourceGenerationId });
       const given = input.sourceGenerationId;
-      const { usd, params } = await (given == null ? estimate(given) : withGenerationId(String(given), estimate));
+      const { usd, params } = await (given == null ? estimate(given) : withGenerationId(given, estimate));
       return { usd, quality: params.quality, duration: params.duration };
     },
   }),

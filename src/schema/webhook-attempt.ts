@@ -24,12 +24,11 @@ builder.prismaObjectFields(Generation, (t) => ({
 }));
 
 builder.queryField('webhookSigningSecret', (t) =>
-  t.string({
-    authScopes: { apiKey: true },
+  t.withAuth({ apiKey: true }).string({
     description:
       'The secret that signs webhooks for your API key. Each delivery carries `extendql-signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`.',
     resolve: async (_root, _args, ctx) => {
-      const key = await ctx.db.apiKey.findUniqueOrThrow({ where: { id: ctx.apiKey!.id }, select: { webhookSecret: true } });
+      const key = await ctx.db.apiKey.findUniqueOrThrow({ where: { id: ctx.apiKey.id }, select: { webhookSecret: true } });
       return key.webhookSecret;
     },
   }),

@@ -3,7 +3,8 @@ import { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { assertValidKey, StorageError, type ByteRange, type StoredObject, type VideoStorage } from './storage.js';
+import { contentTypeOfKey } from './video-types.js';
+import { assertValidByteRange, assertValidKey, StorageError, type ByteRange, type StoredObject, type VideoStorage } from './storage.js';
 
 export interface S3StorageOptions {
   bucket: string;
@@ -21,7 +22,6 @@ export interface S3StorageOptions {
 }
 
 /** Stored with each object for whoever reads the bucket directly; the video route uses the database's type. */
-const contentTypeOf = (key: string) => (key.endsWith('.mov') ? 'video/quicktime' : 'video/mp4');
 
 /** What `read` rejects with for an absent object; `code` matches LocalVideoStorage's ENOENT. */
 export class ObjectNotFoundError extends Error {
@@ -69,7 +69,7 @@ export class S3VideoStorage implements VideoStorage {
       // A PUT or a completed multipart upload appears at once; a failed multipart upload is aborted.
       const upload = new Upload({
         client: this.client,
-        params: { Bucket: this.bucket, Key, Body: body, ContentLength: size, ContentType: contentTypeOf(key) },
+        params: { Bucket: this.bucket, Key, Body: body, ContentLength: size, ContentType: contentTypeOfKey(key) },
       });
       await upload.done();
     } catch (err) {
@@ -96,9 +96,7 @@ export class S3VideoStorage implements VideoStorage {
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
     const Key = this.objectKey(key);
-    if (range && !(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start)) {
-      throw new RangeError(`invalid byte range ${range.start}-${range.end}`);
-    }
+    if (range) assertValidByteRange(range);
     try {
       const { Body } = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),

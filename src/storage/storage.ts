@@ -13,6 +13,13 @@ export interface ByteRange {
   end: number;
 }
 
+/** Refuses a range no storage could serve: negative, fractional, unsafe or reversed (a bug in the caller). */
+export function assertValidByteRange(range: ByteRange): void {
+  if (!(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start)) {
+    throw new RangeError(`invalid byte range ${range.start}-${range.end}`);
+  }
+}
+
 /** Object storage for finished videos. Deliberately S3-shaped so an S3 adapter can implement it too. */
 export interface VideoStorage {
   /**
@@ -142,9 +149,7 @@ export class LocalVideoStorage implements VideoStorage {
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
     const path = this.pathOf(key);
-    if (range && !(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start)) {
-      throw new RangeError(`invalid byte range ${range.start}-${range.end}`);
-    }
+    if (range) assertValidByteRange(range);
     // Open eagerly so a missing object rejects here instead of erroring later on the stream.
     const fh = await open(path, 'r');
     // autoClose (default) releases the handle when the stream ends or is destroyed.

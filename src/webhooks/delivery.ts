@@ -2,6 +2,7 @@ import { Agent, fetch } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
 import type { Db } from '../db/client.js';
 import type { Generation, Video } from '../generated/prisma/client.js';
+import { publicCost, publicError, publicVideo } from '../generations/public-view.js';
 import type { JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
 import { hostIsAllowed, hostOf, isBlockedAddressError, publicOnlyConnector } from '../net/address-policy.js';
@@ -36,21 +37,9 @@ export function generationPayload(generation: Generation & { video: Video | null
     sourceVideoUrl: generation.sourceVideoUrl,
     source: generation.sourceId ? { id: deps.publicId(generation.sourceId) } : null,
     upstreamStatus: generation.upstreamStatus,
-    cost: generation.cost === null ? null : Number(generation.cost),
-    error: generation.errorCode
-      ? { code: generation.errorCode, message: generation.errorMessage ?? generation.errorCode, upstreamStatus: generation.errorUpstreamStatus }
-      : null,
-    video: video
-      ? {
-          url: deps.videoUrl(video.id),
-          contentType: video.contentType,
-          byteSize: video.byteSize,
-          width: video.width,
-          height: video.height,
-          durationSeconds: video.durationSeconds,
-          sha256: video.sha256,
-        }
-      : null,
+    cost: publicCost(generation),
+    error: publicError(generation),
+    video: video ? publicVideo(video, deps.videoUrl(video.id)) : null,
     createdAt: generation.createdAt.toISOString(),
     startedAt: generation.startedAt?.toISOString() ?? null,
     completedAt: generation.completedAt?.toISOString() ?? null,

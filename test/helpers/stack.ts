@@ -1,3 +1,4 @@
+import { TERMINAL_STATUSES } from '../../src/generations/lifecycle.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -149,7 +150,7 @@ export async function startStack(
   };
 }
 
-export const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
+export const TERMINAL = new Set<string>(TERMINAL_STATUSES);
 
 /** Polls generation(id) until it is terminal. The bound only stops a broken run from hanging. */
 export async function waitForTerminal(stack: Stack, id: string, key?: string) {

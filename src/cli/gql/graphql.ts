@@ -36,6 +36,57 @@ export type ExtendVideoInput = {
   videoUrl?: string | null | undefined;
 };
 
+/** Why a generation failed, or what a RUNNING one is waiting out. A transient reason (RATE_LIMITED, UPSTREAM_UNAVAILABLE, OUTPUT_TRUNCATED, STORAGE_UNAVAILABLE...) as a failure means it was still failing at the deadline. More values may be added. */
+export type GenerationErrorCode =
+  /** Segmind was still working on the job at GENERATION_DEADLINE_MS, or nothing had been submitted by then */
+  | 'DEADLINE_EXCEEDED'
+  /** Segmind ran the job and it failed; its cost is recorded */
+  | 'GENERATION_FAILED'
+  /** Segmind reported insufficient credits (406) */
+  | 'INSUFFICIENT_CREDITS'
+  /** Segmind has retired the model (410) */
+  | 'MODEL_RETIRED'
+  /** The output URL answered 404 or 410 */
+  | 'OUTPUT_NOT_FOUND'
+  /** The output is not an MP4 */
+  | 'OUTPUT_NOT_MP4'
+  /** The output exceeds MAX_VIDEO_BYTES */
+  | 'OUTPUT_TOO_LARGE'
+  /** The download of the output was cut short, until the deadline */
+  | 'OUTPUT_TRUNCATED'
+  /** The download of the output could not start, until the deadline */
+  | 'OUTPUT_UNREACHABLE'
+  /** Segmind's rate limit (429), still reached at the deadline or reset only after it */
+  | 'RATE_LIMITED'
+  /** Video storage could not take the copy (a full disk, a quota, a read-only file system, an I/O error, a failed S3 upload), until the deadline */
+  | 'STORAGE_UNAVAILABLE'
+  /** A code this server version does not know (recorded by another version); message says what happened */
+  | 'UNKNOWN'
+  /** Segmind refused the request as malformed (400) */
+  | 'UPSTREAM_BAD_REQUEST'
+  /** The circuit breaker kept calls to Segmind off after repeated server failures, until the deadline */
+  | 'UPSTREAM_CIRCUIT_OPEN'
+  /** This server's Segmind account lacks permission for the model (403) */
+  | 'UPSTREAM_FORBIDDEN'
+  /** Segmind did not allow the HTTP method (405) */
+  | 'UPSTREAM_METHOD_NOT_ALLOWED'
+  /** Segmind does not know the model or the request (404; results expire after an hour) */
+  | 'UPSTREAM_NOT_FOUND'
+  /** An answer from Segmind that could not be read, e.g. a completed job without an output URL */
+  | 'UPSTREAM_PROTOCOL'
+  /** The submit may have reached Segmind but its answer was lost; it was not sent again, to avoid billing twice */
+  | 'UPSTREAM_SUBMISSION_UNKNOWN'
+  /** Segmind did not answer within UPSTREAM_TIMEOUT_MS, until the deadline */
+  | 'UPSTREAM_TIMEOUT'
+  /** Segmind refused this server's API key (401): an operator must fix SEGMIND_API_KEY */
+  | 'UPSTREAM_UNAUTHORIZED'
+  /** Segmind answered with a server error (5xx) until the deadline */
+  | 'UPSTREAM_UNAVAILABLE'
+  /** No connection to Segmind, until the deadline */
+  | 'UPSTREAM_UNREACHABLE'
+  /** Segmind refused the parameters (422) */
+  | 'UPSTREAM_VALIDATION';
+
 export type GenerationStatus =
   /** Canceled before it finished. */
   | 'CANCELED'
@@ -85,7 +136,7 @@ export type VideoStyle =
   /** "3d_animation" upstream */
   | 'THREE_D_ANIMATION';
 
-export type GenerationStateFragment = { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, error: { code: string, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null };
+export type GenerationStateFragment = { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, error: { code: GenerationErrorCode, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null };
 
 export type CliExtendVideoMutationVariables = Exact<{
   input: ExtendVideoInput;
@@ -93,7 +144,7 @@ export type CliExtendVideoMutationVariables = Exact<{
 
 
 export type CliExtendVideoMutation = { extendVideo:
-    | { __typename: 'ExtendVideoSuccess', generation: { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, error: { code: string, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null } }
+    | { __typename: 'ExtendVideoSuccess', generation: { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, error: { code: GenerationErrorCode, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null } }
     | { __typename: 'IdempotencyConflictError', message: string, idempotencyKey: string }
     | { __typename: 'InsufficientCreditsError', message: string, requiredUsd: number, availableUsd: number | null, creditLimit: CreditLimit }
     | { __typename: 'InvalidInputError', message: string, fields: Array<{ path: Array<string>, message: string }> }
@@ -106,7 +157,7 @@ export type CliGenerationUpdatedSubscriptionVariables = Exact<{
 }>;
 
 
-export type CliGenerationUpdatedSubscription = { generationUpdated: { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, error: { code: string, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null } };
+export type CliGenerationUpdatedSubscription = { generationUpdated: { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, error: { code: GenerationErrorCode, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null } };
 
 export type CliHistoryQueryVariables = Exact<{
   first: number;

@@ -43,24 +43,33 @@ export async function startServerProcess(name: string, env: NodeJS.ProcessEnv): 
   let peakRssKb = 0;
   let stderr = '';
   let stopping = false;
-  let current = spawnServer(env);
-  let url = await current.listening;
+  let url = '';
+  let current: ChildProcess | undefined;
 
-  const watch = (child: ChildProcess) => {
+  const launch = (): Promise<string> => {
+    const { child, listening } = spawnServer(env);
+    current = child;
+    const from = stderr.length;
+    let listened = false;
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    listening.then(
+      (next) => ((url = next), (listened = true)),
+      () => {},
+    );
     child.once('exit', (code, signal) => {
       if (stopping) return;
-      crashes++;
-      console.log(`${name}: the server exited unasked (code ${code}, signal ${signal}); starting it again`);
-      current = spawnServer(env);
-      watch(current.child);
-      void current.listening.then((next) => (url = next));
+      // A start that fails because a dependency is still away is a supervisor's retry, not a crash.
+      if (listened) crashes++;
+      const when = listened ? 'while serving' : 'while starting';
+      console.log(`${name}: exited ${when} (code ${code}, signal ${signal}); starting it again. Its stderr:\n${stderr.slice(from).slice(-3000)}`);
+      setTimeout(() => void launch().catch(() => {}), 1000);
     });
+    return listening;
   };
-  watch(current.child);
+  await launch();
 
   const sampler = setInterval(async () => {
-    const status = await readFile(`/proc/${current.child.pid}/status`, 'utf8').catch(() => '');
+    const status = await readFile(`/proc/${current!.pid}/status`, 'utf8').catch(() => '');
     peakRssKb = Math.max(peakRssKb, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0));
   }, 200);
 
@@ -73,7 +82,7 @@ export async function startServerProcess(name: string, env: NodeJS.ProcessEnv): 
     async stop() {
       stopping = true;
       clearInterval(sampler);
-      const { child } = current;
+      const child = current!;
       if (child.exitCode !== null || child.signalCode !== null) return;
       const gone = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');

@@ -1,19 +1,18 @@
 import { join } from 'node:path';
 import type { Fault, SimRoute, SimulatorHandle } from '../../src/upstream/simulator/index.js';
-import { startSimulator } from '../../src/upstream/simulator/index.js';
+import { routeOfPath, startSimulator } from '../../src/upstream/simulator/index.js';
 
-/** Faults the fake injects into about `rate` of its answers, spread over the run. */
-const FAULT_KINDS: [SimRoute, Fault][] = [
-  ['submit', { kind: 'http', status: 429, headers: { 'x-rate-limit-reset-at-utc': '' } }],
-  ['submit', { kind: 'http', status: 500 }],
-  ['submit', { kind: 'http', status: 502 }],
-  ['status', { kind: 'http', status: 504 }],
-  ['status', { kind: 'http', status: 500 }],
-  ['status', { kind: 'flap' }],
-  ['result', { kind: 'http', status: 502 }],
-  ['output', { kind: 'truncate' }],
-  ['output', { kind: 'http', status: 500 }],
-];
+/**
+ * Faults the fake injects, by route. A fault is queued on the route of the request that drew it, so
+ * it hits the next request on a route in use: faults never pile up on a route that has gone quiet
+ * and then all land on the last straggler.
+ */
+const FAULTS: Partial<Record<SimRoute, Fault[]>> = {
+  submit: [{ kind: 'http', status: 429, headers: { 'x-rate-limit-reset-at-utc': '' } }, { kind: 'http', status: 500 }, { kind: 'http', status: 502 }],
+  status: [{ kind: 'http', status: 504 }, { kind: 'http', status: 500 }, { kind: 'flap' }],
+  result: [{ kind: 'http', status: 502 }],
+  output: [{ kind: 'truncate' }, { kind: 'http', status: 500 }],
+};
 
 /** A job that Segmind ran and failed: a permanent failure, which must be reported as such. */
 export const PERMANENT_FAILURE = 'The content could not be generated (a failure the soak asked the fake for)';
@@ -30,12 +29,14 @@ export async function startFaultyFake(apiKey: string, work: string, rate: number
   let seen = 0;
   let injected = 0;
   const injector = setInterval(() => {
-    const arrived = fake.requests.length - seen;
-    seen = fake.requests.length;
-    for (let i = 0; i < arrived; i++) {
+    const arrived = fake.requests.slice(seen);
+    seen += arrived.length;
+    for (const request of arrived) {
       if (Math.random() < 0.002) fake.failNextJob(PERMANENT_FAILURE);
-      if (Math.random() >= rate) continue;
-      const [route, fault] = FAULT_KINDS[Math.floor(Math.random() * FAULT_KINDS.length)]!;
+      const route = routeOfPath(request.path.split('?')[0]!);
+      const kinds = route && FAULTS[route];
+      if (!kinds || Math.random() >= rate) continue;
+      const fault = kinds[Math.floor(Math.random() * kinds.length)]!;
       const withReset = fault.kind === 'http' && fault.status === 429 ? { ...fault, headers: { 'x-rate-limit-reset-at-utc': new Date(Date.now() + 1000).toISOString() } } : fault;
       fake.faults.inject(route, withReset);
       injected++;

@@ -17,6 +17,7 @@ export type { ExtendParams } from './rules.js';
 export type { RecordedRequest } from './http.js';
 export type { JobStatus } from './jobs.js';
 export { SIMULATED_LABEL } from './mp4.js';
+export { routeOfPath } from './routes.js';
 
 export interface SimulatorOptions {
   /** The one x-api-key it accepts. */

@@ -20,7 +20,11 @@ const ROUTES: { pattern: RegExp; route: SimRoute; methods: string[] }[] = [
 const pathnameOf = (req: http.IncomingMessage) => new URL(req.url ?? '/', 'http://simulator.invalid').pathname;
 
 export function routeOf(req: http.IncomingMessage): SimRoute | undefined {
-  const pathname = pathnameOf(req);
+  return routeOfPath(pathnameOf(req));
+}
+
+/** The route a request path (without its query) is answered by, as recorded in `requests`. */
+export function routeOfPath(pathname: string): SimRoute | undefined {
   return ROUTES.find(({ pattern }) => pattern.test(pathname))?.route;
 }
 

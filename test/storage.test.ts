@@ -77,6 +77,16 @@ describe('LocalVideoStorage', () => {
     expect(await storage.stat('b.mp4')).toEqual({ byteSize: 3 });
   });
 
+  it('makes its temp directory again when it went away under the running process (a mount over the storage directory)', async () => {
+    const storage = new LocalVideoStorage(join(dir, 'store4'));
+    const tmp = await storage.tempDir();
+    await rm(tmp, { recursive: true });
+    expect(await storage.tempDir()).toBe(tmp);
+    await writeFile(join(tmp, 'again.part'), 'x');
+    await storage.putFile(join(tmp, 'again.part'), 'again.mp4');
+    expect(await storage.stat('again.mp4')).toEqual({ byteSize: 1 });
+  });
+
   it('rejects keys that could escape the root', async () => {
     const storage = new LocalVideoStorage(join(dir, 'store3'));
     for (const key of ['../x.mp4', 'a/b.mp4', 'a\\b.mp4', '..', '.tmp', '', 'a..mp4', '/etc/passwd']) {

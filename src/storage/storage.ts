@@ -86,15 +86,18 @@ function isNotFound(err: unknown): boolean {
 /** Stores objects as files in one directory; temp files live in `<root>/.tmp` so the final move is a same-filesystem rename. */
 export class LocalVideoStorage implements VideoStorage {
   private readonly tmp: string;
-  private ready: Promise<void> | undefined;
 
   constructor(private readonly rootDir: string) {
     this.tmp = join(rootDir, '.tmp');
   }
 
-  private init(): Promise<void> {
-    this.ready ??= mkdir(this.tmp, { recursive: true }).then(() => undefined);
-    return this.ready;
+  /**
+   * Makes sure the temp directory exists, every time: the directory can disappear under a running
+   * process (a volume or tmpfs mounted over the storage directory, a clean-up), and one cached
+   * check would then leave every later download failing on a missing directory.
+   */
+  private async init(): Promise<void> {
+    await mkdir(this.tmp, { recursive: true });
   }
 
   private pathOf(key: string): string {
@@ -162,7 +165,6 @@ export class LocalVideoStorage implements VideoStorage {
 
   async tempDir(): Promise<string> {
     await this.init().catch((err: unknown) => {
-      this.ready = undefined;
       throw asStorageError(err);
     });
     return this.tmp;

@@ -1,15 +1,18 @@
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 
-/** The operations GraphiQL opens with: ready to run once a key is pasted into the headers. */
-export const EXAMPLE_EXTEND_VIDEO = /* GraphQL */ `# 1. Create a key: npm run apikey:create -- --name me
+/**
+ * The operation GraphiQL opens with: ready to run once a key is pasted into the headers. Its source
+ * is the sample clip at this server's own origin (the port it listens on, or PUBLIC_BASE_URL).
+ */
+export const extendVideoExample = (origin: string) => /* GraphQL */ `# 1. Create a key: npm run apikey:create -- --name me
 # 2. Paste it into the x-api-key header below, then run this mutation.
-# The sample clip is served by this server (default port 4000). With a real Segmind key, use a
-# URL that Segmind can reach: your own public URL, or an upload.
+# The sample clip is served by this server. With a real Segmind key, use a URL that Segmind
+# can reach: your own public URL, or an upload.
 mutation ExtendVideo {
   extendVideo(
     input: {
-      videoUrl: "http://localhost:4000/samples/beach.mp4"
+      videoUrl: "${origin}/samples/beach.mp4"
       prompt: "The camera glides forward as waves roll onto the shore at sunset"
       duration: 5
       quality: Q540P
@@ -47,19 +50,23 @@ export const EXAMPLE_HISTORY = /* GraphQL */ `query History {
 }
 `;
 
-export const graphiqlOptions = {
-  title: 'extendql',
-  defaultTabs: [
-    { query: EXAMPLE_EXTEND_VIDEO, headers: JSON.stringify({ 'x-api-key': 'paste a key from npm run apikey:create' }, null, 2) },
-    { query: EXAMPLE_GENERATION, variables: JSON.stringify({ id: 'paste the generation id' }, null, 2) },
-    { query: EXAMPLE_HISTORY },
-  ],
-  // yoga's page fills the editor from `query`; `defaultQuery` alone leaves its welcome text.
-  query: EXAMPLE_EXTEND_VIDEO,
-  defaultQuery: EXAMPLE_EXTEND_VIDEO,
-  headers: JSON.stringify({ 'x-api-key': 'paste a key from npm run apikey:create' }, null, 2),
-  shouldPersistHeaders: true,
-};
+/** GraphiQL's settings for a server whose public origin is `origin` (e.g. http://localhost:4000). */
+export function graphiqlOptions(origin: string) {
+  const extend = extendVideoExample(origin);
+  return {
+    title: 'extendql',
+    defaultTabs: [
+      { query: extend, headers: JSON.stringify({ 'x-api-key': 'paste a key from npm run apikey:create' }, null, 2) },
+      { query: EXAMPLE_GENERATION, variables: JSON.stringify({ id: 'paste the generation id' }, null, 2) },
+      { query: EXAMPLE_HISTORY },
+    ],
+    // yoga's page fills the editor from `query`; `defaultQuery` alone leaves its welcome text.
+    query: extend,
+    defaultQuery: extend,
+    headers: JSON.stringify({ 'x-api-key': 'paste a key from npm run apikey:create' }, null, 2),
+    shouldPersistHeaders: true,
+  };
+}
 
 /**
  * The GraphiQL page, rendered by @graphql-yoga/render-graphiql (which inlines the whole GraphiQL

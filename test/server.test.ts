@@ -21,6 +21,10 @@ describe('HTTP surface', () => {
     expect(html).toContain('extendVideo(');
     expect(html).toContain('query Generation');
     expect(html).toContain('x-api-key');
+    // The example's source is this server's own sample clip, on whatever port it listens.
+    expect(stack.app.url).not.toMatch(/:4000$/);
+    expect(html).toContain(`${stack.app.publicBaseUrl}/samples/beach.mp4`);
+    expect(html).not.toContain('localhost:4000');
   });
 
   it('answers /health and /ready', async () => {

@@ -26,7 +26,8 @@ export function createGraphQLHandler(config: Config, core: Core): GraphQLHandler
   return createYoga<ServerContext, RequestContext>({
     schema,
     graphqlEndpoint: '/graphql',
-    graphiql: graphiqlOptions,
+    // Known once the port is bound; the page is rendered once per origin.
+    graphiql: () => graphiqlOptions(core.origin.baseUrl),
     // The GraphiQL bundle is served from this server, not a CDN, so it works offline too.
     renderGraphiQL: renderGraphiQLPage,
     landingPage: false,

@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_OPERATION_NAME_LABELS } from '../src/http/request-metrics.js';
 import { ExtendVideoBriefDocument } from './gql/graphql.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
@@ -300,5 +301,30 @@ describe('/metrics with METRICS_TOKEN', () => {
     const allowed = await fetch(metrics, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(allowed.status).toBe(200);
     expect(await allowed.text()).toMatch(/^extendql_queue_depth \d+$/m);
+  });
+});
+
+describe('/metrics labels are bounded', () => {
+  it('300 keyless requests, each with its own operation name and query string, add a bounded number of series and no url', async () => {
+    const scrape = async () => (await fetch(`${stack.app.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    const series = (text: string) => text.split('\n').filter((line) => /^graphql_(yoga_http_duration_count|envelop_error_result)\{/.test(line));
+    const names = (text: string) => new Set(series(text).map((line) => /operationName="([^"]*)"/.exec(line)?.[1]));
+    const before = series(await scrape()).length;
+    for (let i = 0; i < 300; i++) {
+      const name = `Flood_${i}_${randomUUID().replaceAll('-', '')}`;
+      const response = await fetch(`${stack.graphqlUrl}?r=${randomUUID()}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-graphql-yoga-csrf': '1' },
+        body: JSON.stringify({ query: `query ${name} { generation(id: "x") { id } }`, operationName: name }),
+      });
+      expect(response.status).toBe(200);
+    }
+    const text = await scrape();
+    expect(text).not.toContain('?r=');
+    expect(text).not.toMatch(/url="/);
+    expect(names(text).size).toBeLessThanOrEqual(MAX_OPERATION_NAME_LABELS + 2); // and Anonymous, other
+    expect(names(text)).toContain('other');
+    // Two metrics, a few operation types, statuses and phases per name: far fewer than 300 new.
+    expect(series(text).length - before).toBeLessThan(2 * (MAX_OPERATION_NAME_LABELS + 2) + 10);
   });
 });

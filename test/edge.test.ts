@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeGlobalID } from '@pothos/plugin-relay';
+import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_OPERATION_NAME_LABELS } from '../src/http/request-metrics.js';
 import { ExtendVideoBriefDocument } from './gql/graphql.js';
@@ -326,5 +327,57 @@ describe('/metrics labels are bounded', () => {
     expect(names(text)).toContain('other');
     // Two metrics, a few operation types, statuses and phases per name: far fewer than 300 new.
     expect(series(text).length - before).toBeLessThan(2 * (MAX_OPERATION_NAME_LABELS + 2) + 10);
+  });
+});
+
+describe('ids no row can have (NUL, an unpaired surrogate) name nothing', () => {
+  const bad = ['k\u0000', 'k\ud800', 'a\udc00b', encodeGlobalID('Generation', 'k\u0000'), encodeGlobalID('ApiKey', 'k\u0000')];
+
+  it('generation, node, deleteGeneration, cancelGeneration and _entities answer what an unknown id answers, with no internal error', async () => {
+    const logs = await errorLogsDuring(async () => {
+      for (const p of bad) {
+        const found = await post({ query: 'query ($p: ID!) { generation(id: $p) { id } node(id: $p) { id } }', variables: { p } });
+        expect(found.body, JSON.stringify(p)).toEqual({ data: { generation: null, node: null } });
+        const changed = await post({
+          query: 'mutation ($p: ID!) { deleteGeneration(id: $p) { __typename } cancelGeneration(id: $p) { __typename } }',
+          variables: { p },
+        });
+        expect(changed.body, JSON.stringify(p)).toEqual({ data: { deleteGeneration: { __typename: 'NotFoundError' }, cancelGeneration: { __typename: 'NotFoundError' } } });
+        const entities = await post({ query: ENTITIES, variables: { r: [representation(p)] } });
+        expect(entities.body, JSON.stringify(p)).toEqual({ data: { _entities: [null] } });
+      }
+    });
+    expect(logs).toEqual([]);
+  });
+
+  it('generationUpdated over SSE and WebSocket answers NOT_FOUND', async () => {
+    const query = 'subscription ($p: ID!) { generationUpdated(id: $p) { id } }';
+    const logs = await errorLogsDuring(async () => {
+      for (const p of bad) {
+        const response = await fetch(stack.graphqlUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'x-api-key': stack.key },
+          body: JSON.stringify({ query, variables: { p } }),
+          signal: AbortSignal.timeout(5000),
+        });
+        const text = await response.text();
+        expect(text, JSON.stringify(p)).toContain('NOT_FOUND');
+        expect(text).not.toContain('INTERNAL_SERVER_ERROR');
+      }
+      const client = createClient({ url: stack.graphqlUrl.replace(/^http/, 'ws'), connectionParams: { 'x-api-key': stack.key }, lazy: true, retryAttempts: 0 });
+      try {
+        for (const p of bad) {
+          const errors = await new Promise<unknown[]>((resolve) => {
+            const seen: unknown[] = [];
+            client.subscribe({ query, variables: { p } }, { next: (r) => seen.push(...(r.errors ?? [])), error: (e) => resolve([...seen, e]), complete: () => resolve(seen) });
+          });
+          expect(JSON.stringify(errors), JSON.stringify(p)).toContain('NOT_FOUND');
+          expect(JSON.stringify(errors)).not.toContain('INTERNAL_SERVER_ERROR');
+        }
+      } finally {
+        await client.dispose();
+      }
+    });
+    expect(logs).toEqual([]);
   });
 });

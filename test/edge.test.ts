@@ -381,3 +381,19 @@ describe('ids no row can have (NUL, an unpaired surrogate) name nothing', () => 
     expect(logs).toEqual([]);
   });
 });
+
+describe('node(id:) with an ApiKey id', () => {
+  it("is null for any key but the caller's, and the caller's own key for its id", async () => {
+    const viewer = await post({ query: '{ viewer { id } }' }, { key: otherKey });
+    const othersId = (viewer.body.data!.viewer as { id: string }).id;
+    const query = 'query ($p: ID!) { node(id: $p) { id } }';
+    const logs = await errorLogsDuring(async () => {
+      for (const p of [othersId, encodeGlobalID('ApiKey', 'x'), encodeGlobalID('ApiKey', '00000000-0000-0000-0000-000000000000')]) {
+        expect((await post({ query, variables: { p } })).body, p).toEqual({ data: { node: null } });
+      }
+      const own = await post({ query, variables: { p: othersId } }, { key: otherKey });
+      expect(own.body).toEqual({ data: { node: { id: othersId } } });
+    });
+    expect(logs).toEqual([]);
+  });
+});

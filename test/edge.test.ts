@@ -6,7 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeGlobalID } from '@pothos/plugin-relay';
+import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_OPERATION_NAME_LABELS } from '../src/http/request-metrics.js';
 import { ExtendVideoBriefDocument } from './gql/graphql.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
@@ -300,5 +302,98 @@ describe('/metrics with METRICS_TOKEN', () => {
     const allowed = await fetch(metrics, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(allowed.status).toBe(200);
     expect(await allowed.text()).toMatch(/^extendql_queue_depth \d+$/m);
+  });
+});
+
+describe('/metrics labels are bounded', () => {
+  it('300 keyless requests, each with its own operation name and query string, add a bounded number of series and no url', async () => {
+    const scrape = async () => (await fetch(`${stack.app.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    const series = (text: string) => text.split('\n').filter((line) => /^graphql_(yoga_http_duration_count|envelop_error_result)\{/.test(line));
+    const names = (text: string) => new Set(series(text).map((line) => /operationName="([^"]*)"/.exec(line)?.[1]));
+    const before = series(await scrape()).length;
+    for (let i = 0; i < 300; i++) {
+      const name = `Flood_${i}_${randomUUID().replaceAll('-', '')}`;
+      const response = await fetch(`${stack.graphqlUrl}?r=${randomUUID()}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-graphql-yoga-csrf': '1' },
+        body: JSON.stringify({ query: `query ${name} { generation(id: "x") { id } }`, operationName: name }),
+      });
+      expect(response.status).toBe(200);
+    }
+    const text = await scrape();
+    expect(text).not.toContain('?r=');
+    expect(text).not.toMatch(/url="/);
+    expect(names(text).size).toBeLessThanOrEqual(MAX_OPERATION_NAME_LABELS + 2); // and Anonymous, other
+    expect(names(text)).toContain('other');
+    // Two metrics, a few operation types, statuses and phases per name: far fewer than 300 new.
+    expect(series(text).length - before).toBeLessThan(2 * (MAX_OPERATION_NAME_LABELS + 2) + 10);
+  });
+});
+
+describe('ids no row can have (NUL, an unpaired surrogate) name nothing', () => {
+  const bad = ['k\u0000', 'k\ud800', 'a\udc00b', encodeGlobalID('Generation', 'k\u0000'), encodeGlobalID('ApiKey', 'k\u0000')];
+
+  it('generation, node, deleteGeneration, cancelGeneration and _entities answer what an unknown id answers, with no internal error', async () => {
+    const logs = await errorLogsDuring(async () => {
+      for (const p of bad) {
+        const found = await post({ query: 'query ($p: ID!) { generation(id: $p) { id } node(id: $p) { id } }', variables: { p } });
+        expect(found.body, JSON.stringify(p)).toEqual({ data: { generation: null, node: null } });
+        const changed = await post({
+          query: 'mutation ($p: ID!) { deleteGeneration(id: $p) { __typename } cancelGeneration(id: $p) { __typename } }',
+          variables: { p },
+        });
+        expect(changed.body, JSON.stringify(p)).toEqual({ data: { deleteGeneration: { __typename: 'NotFoundError' }, cancelGeneration: { __typename: 'NotFoundError' } } });
+        const entities = await post({ query: ENTITIES, variables: { r: [representation(p)] } });
+        expect(entities.body, JSON.stringify(p)).toEqual({ data: { _entities: [null] } });
+      }
+    });
+    expect(logs).toEqual([]);
+  });
+
+  it('generationUpdated over SSE and WebSocket answers NOT_FOUND', async () => {
+    const query = 'subscription ($p: ID!) { generationUpdated(id: $p) { id } }';
+    const logs = await errorLogsDuring(async () => {
+      for (const p of bad) {
+        const response = await fetch(stack.graphqlUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'x-api-key': stack.key },
+          body: JSON.stringify({ query, variables: { p } }),
+          signal: AbortSignal.timeout(5000),
+        });
+        const text = await response.text();
+        expect(text, JSON.stringify(p)).toContain('NOT_FOUND');
+        expect(text).not.toContain('INTERNAL_SERVER_ERROR');
+      }
+      const client = createClient({ url: stack.graphqlUrl.replace(/^http/, 'ws'), connectionParams: { 'x-api-key': stack.key }, lazy: true, retryAttempts: 0 });
+      try {
+        for (const p of bad) {
+          const errors = await new Promise<unknown[]>((resolve) => {
+            const seen: unknown[] = [];
+            client.subscribe({ query, variables: { p } }, { next: (r) => seen.push(...(r.errors ?? [])), error: (e) => resolve([...seen, e]), complete: () => resolve(seen) });
+          });
+          expect(JSON.stringify(errors), JSON.stringify(p)).toContain('NOT_FOUND');
+          expect(JSON.stringify(errors)).not.toContain('INTERNAL_SERVER_ERROR');
+        }
+      } finally {
+        await client.dispose();
+      }
+    });
+    expect(logs).toEqual([]);
+  });
+});
+
+describe('node(id:) with an ApiKey id', () => {
+  it("is null for any key but the caller's, and the caller's own key for its id", async () => {
+    const viewer = await post({ query: '{ viewer { id } }' }, { key: otherKey });
+    const othersId = (viewer.body.data!.viewer as { id: string }).id;
+    const query = 'query ($p: ID!) { node(id: $p) { id } }';
+    const logs = await errorLogsDuring(async () => {
+      for (const p of [othersId, encodeGlobalID('ApiKey', 'x'), encodeGlobalID('ApiKey', '00000000-0000-0000-0000-000000000000')]) {
+        expect((await post({ query, variables: { p } })).body, p).toEqual({ data: { node: null } });
+      }
+      const own = await post({ query, variables: { p: othersId } }, { key: otherKey });
+      expect(own.body).toEqual({ data: { node: { id: othersId } } });
+    });
+    expect(logs).toEqual([]);
   });
 });

@@ -1,11 +1,9 @@
-import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { authenticate } from '../auth/api-keys.js';
 import type { Config } from '../config.js';
 import type { RequestContext, ServerContext } from '../context.js';
 import { graphiqlOptions, renderGraphiQLPage } from '../graphiql.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
 import { SubscriptionSlots } from '../realtime/subscription-slots.js';
 import { schema } from '../schema/index.js';
 import type { Core } from '../start/core.js';
@@ -14,6 +12,7 @@ import { useEntityLimits } from './entities.js';
 import { streamingUploadsFor } from './multipart.js';
 import { NotReady, useReadiness } from './readiness.js';
 import { requestIdOf } from './request-id.js';
+import { useRequestMetrics } from './request-metrics.js';
 import { MAX_OPERATION_COST, securityPlugins, useBodyLimit } from './security.js';
 import { maskedErrors, useMetricsToken, useStatusOnlyWithoutData, yogaLogging } from './yoga.js';
 
@@ -65,32 +64,6 @@ function graphqlPlugins(config: Config, core: Core): Plugin[] {
     useRequestMetrics(core.metrics),
     useReadinessOf(core, core.logger),
   ];
-}
-
-/**
- * Request duration by operation and error counts. The plugin's other defaults (a summary with
- * sliding-window quantiles, one histogram per phase, a walk of every document for deprecated
- * fields) cost more per request than the lookup they measure.
- */
-function useRequestMetrics(metrics: Metrics): Plugin {
-  return usePrometheus({
-    registry: metrics.registry,
-    endpoint: '/metrics',
-    metrics: {
-      graphql_yoga_http_duration: true,
-      graphql_envelop_error_result: true,
-      graphql_envelop_request: false,
-      graphql_envelop_request_duration: false,
-      graphql_envelop_request_time_summary: false,
-      graphql_envelop_deprecated_field: false,
-      graphql_envelop_phase_parse: false,
-      graphql_envelop_phase_validate: false,
-      graphql_envelop_phase_context: false,
-      graphql_envelop_phase_execute: false,
-      graphql_envelop_phase_subscribe: false,
-      graphql_envelop_schema_change: false,
-    },
-  });
 }
 
 /**

@@ -23,9 +23,21 @@ export function decodeArgumentId(globalID: string): GenerationGlobalId {
   } catch {
     // not a global ID: a raw id, or nothing at all
   }
-  const result = decoded?.typename === 'Generation' ? decoded : { typename: 'Generation', id: globalID };
+  const named = decoded?.typename === 'Generation' ? decoded : { typename: 'Generation', id: globalID };
+  const result = namesNothing(named.id) ? { typename: 'Generation', id: NO_ID } : named;
   givenIds.set(result, globalID);
   return result;
+}
+
+/** No row has this id: an id that no row could have is looked up as it, and finds nothing. */
+export const NO_ID = '';
+
+/**
+ * Whether an id cannot name a row because no id can hold it: NUL and unpaired surrogates, which
+ * PostgreSQL refuses in text (the query would fail instead of finding nothing).
+ */
+export function namesNothing(id: string): boolean {
+  return id.includes('\0') || !id.isWellFormed();
 }
 
 /**

@@ -7,7 +7,7 @@ import { isTerminal } from '../generations/lifecycle.js';
 import { publicCost, publicError, publicRetry, type PublicError, type PublicRetry } from '../generations/public-view.js';
 import { holdingSlot } from '../realtime/subscription-slots.js';
 import { builder } from './builder.js';
-import { decodeArgumentId, givenId, type GenerationGlobalId } from './generation-ids.js';
+import { decodeArgumentId, givenId, namesNothing, type GenerationGlobalId } from './generation-ids.js';
 import { GenerationErrorCode, GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './enums.js';
 
 /**
@@ -174,6 +174,7 @@ builder.queryFields((t) => ({
       } catch {
         return null;
       }
+      if (namesNothing(decoded.id)) return null;
       // Only types that are nodes here (Generation, ApiKey); each finds nothing but the caller's own.
       const type = info.schema.getType(decoded.typename);
       if (!isObjectType(type) || !type.getInterfaces().some((i) => i.name === 'Node')) return null;

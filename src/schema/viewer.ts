@@ -32,8 +32,9 @@ const ApiKeyUsage = builder.objectRef<KeyUsage & { since: Date; budgetUsd: numbe
 const ApiKey = builder.prismaNode('ApiKey', {
   id: { field: 'id' },
   description: 'An API key: its name, its limits and what it used of them today. The key itself is never shown again after creation.',
-  // node(id:) finds only the key that asks.
+  // node(id:) finds only the key that asks; any other key's id is null, not an error.
   findUnique: (id, ctx) => ({ id: id === ctx.apiKey?.id ? id : '' }),
+  nullable: true,
   select: { id: true },
   fields: (t) => ({
     name: t.exposeString('name'),

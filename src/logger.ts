@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { humanDestination } from './log-format.js';
+import pretty from 'pino-pretty';
 
 export type Logger = pino.Logger;
 
@@ -8,11 +8,15 @@ const destinations = new WeakMap<Logger, ReturnType<typeof pino.destination>>();
 /**
  * Structured JSON logs. Header and key fields are redacted wherever they appear. With
  * `humanOnTerminal` (everywhere but production) and stdout a terminal, the lines are rendered for
- * reading instead (log-format.ts); pipes and files always get JSON.
+ * reading instead by pino-pretty (time, level, message, then the fields); pipes and files always
+ * get JSON.
  */
 export function createLogger(level: string = 'info', options: { humanOnTerminal?: boolean } = {}): Logger {
   const redact = { paths: ['apiKey', '*.apiKey', 'headers["x-api-key"]', '*.headers["x-api-key"]', 'key', '*.key'], censor: '[redacted]' };
-  if (options.humanOnTerminal && process.stdout.isTTY) return pino({ level, redact }, humanDestination());
+  if (options.humanOnTerminal && process.stdout.isTTY) {
+    const colorize = process.stdout.hasColors?.() ?? false;
+    return pino({ level, redact }, pretty({ colorize, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, sync: true }));
+  }
   const destination = pino.destination({ dest: 1, sync: false });
   const logger = pino(
     { level, redact },

@@ -197,7 +197,7 @@ describe.skipIf(spawnSync('script', ['--version']).status !== 0)('logs', () => {
       });
       // Without the level's colour codes.
       const human = listeningLine(stripVTControlCharacters(output));
-      expect(human).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO +extendql is listening url=http:\/\/127\.0\.0\.1:\d+\/graphql /);
+      expect(human).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: extendql is listening \{"url":"http:\/\/127\.0\.0\.1:\d+\/graphql"/);
       expect(() => JSON.parse(human)).toThrow();
       // PostgreSQL leads a session of its own, so the terminal's SIGINT reached the server alone,
       // which stopped PostgreSQL after its own shutdown.

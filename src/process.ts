@@ -1,6 +1,7 @@
 import type { App } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { flushLogs, type Logger } from './logger.js';
+import { DatabaseUnreachableError } from './db/connect.js';
 
 /** The configuration, or exit 2 with the offending variables named. */
 export function loadConfigOrExit(): Config {
@@ -61,6 +62,7 @@ export function exitOnFailure(error: unknown, logger?: Logger): never {
 }
 
 function startFailureLine(error: unknown): string | null {
+  if (error instanceof DatabaseUnreachableError) return error.message;
   const { code, port } = (error ?? {}) as NodeJS.ErrnoException & { port?: number };
   if (typeof port !== 'number') return null;
   if (code === 'EADDRINUSE') return `Port ${port} is in use (EADDRINUSE). Set PORT to another port, e.g. PORT=${port + 1} npm start.`;

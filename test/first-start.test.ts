@@ -157,6 +157,27 @@ describe('a port already in use', () => {
   );
 });
 
+describe('a DATABASE_URL that cannot be reached', () => {
+  it(
+    'ends the start with one line naming the host, port and what to check, with no stack and no password',
+    async () => {
+      // A port nothing listens on: taken, then released.
+      const probe = createServer();
+      const port = await new Promise<number>((resolve) => probe.listen(0, '127.0.0.1', () => resolve((probe.address() as { port: number }).port)));
+      await new Promise((resolve) => probe.close(resolve));
+      const dir = await dataDir();
+      const env = { ...embeddedEnv(dir), DATABASE_URL: `postgresql://extendql:s3cret-password@127.0.0.1:${port}/extendql` };
+      const result = await run(process.execPath, ['--import', 'tsx', 'src/server.ts'], env);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `PostgreSQL at 127.0.0.1:${port} cannot be reached (ECONNREFUSED). Check that it runs and that DATABASE_URL is right, or unset DATABASE_URL to use the embedded PostgreSQL.\n`,
+      );
+      expect(`${result.stdout}${result.stderr}`).not.toContain('s3cret-password');
+    },
+    TEST_TIMEOUT,
+  );
+});
+
 // util-linux's `script` runs the server on a real pseudo-terminal.
 describe.skipIf(spawnSync('script', ['--version']).status !== 0)('logs', () => {
   /** Runs the server under a pseudo-terminal, presses Ctrl-C once it listens; what it printed. */

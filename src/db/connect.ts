@@ -3,6 +3,21 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { startEmbeddedPostgres, type EmbeddedOptions } from './embedded.js';
 import { migrate } from './migrate.js';
+import { isUnavailableError } from './unavailable.js';
+
+/** DATABASE_URL names a PostgreSQL that cannot be reached at start: one line says what to check (never the password). */
+export class DatabaseUnreachableError extends Error {
+  override name = 'DatabaseUnreachableError';
+  constructor(databaseUrl: string, cause: unknown) {
+    const { hostname, port } = new URL(databaseUrl);
+    const code = (cause as { code?: unknown }).code;
+    super(
+      `PostgreSQL at ${hostname}:${port || 5432} cannot be reached${typeof code === 'string' ? ` (${code})` : ''}. ` +
+        'Check that it runs and that DATABASE_URL is right, or unset DATABASE_URL to use the embedded PostgreSQL.',
+      { cause },
+    );
+  }
+}
 
 /**
  * The configured database, or the embedded one under DATA_DIR; migrated either way. The service
@@ -23,7 +38,7 @@ export async function openDatabase(config: Config, logger: Logger, embedded: Emb
     if (applied.length) logger.info({ migrations: applied }, 'applied migrations');
   } catch (error) {
     await stop();
-    throw error;
+    throw config.databaseUrl && isUnavailableError(error) ? new DatabaseUnreachableError(config.databaseUrl, error) : error;
   }
   return { url, stop };
 }

@@ -20,6 +20,10 @@ let knownKey: string;
 let freshKey: string;
 /** A key whose extendVideo the test holds inside its transaction, by taking the key's advisory lock first. */
 let heldKey: { id: string; key: string };
+/** A key with finished generations the test deletes while it holds their rows locked. */
+let deletingKey: { id: string; key: string };
+/** The server's pool size (src/db/client.ts): as many deletions as it holds connections. */
+const POOL_MAX = 20;
 
 beforeAll(async () => {
   postgres = await startKillablePostgres();
@@ -39,6 +43,22 @@ beforeAll(async () => {
     knownKey = (await createApiKey(db, 'known')).key;
     freshKey = (await createApiKey(db, 'fresh')).key;
     heldKey = await createApiKey(db, 'held');
+    deletingKey = await createApiKey(db, 'deleting');
+    await db.generation.createMany({
+      data: Array.from({ length: POOL_MAX }, (_, i) => ({
+        id: `deleted-in-outage-${i}`,
+        apiKeyId: deletingKey.id,
+        status: 'SUCCEEDED' as const,
+        prompt: 'finished',
+        duration: 5,
+        quality: 'Q540P' as const,
+        motionMode: 'NORMAL' as const,
+        sourceVideoUrl: 'https://videos.example/a.mp4',
+        paramsHash: `hash-${i}`,
+        plannedVideoId: `planned-deleted-in-outage-${i}`,
+        completedAt: new Date(),
+      })),
+    });
   } finally {
     await db.$disconnect();
   }
@@ -145,4 +165,37 @@ describe('PostgreSQL goes away and comes back', () => {
     }
     expect((await graphql(EXTEND, heldKey.key)).body).toEqual({ data: { extendVideo: { __typename: 'ExtendVideoSuccess' } } });
   });
+
+  it('gets its pool back after PostgreSQL dies under Prisma transactions holding every connection', async () => {
+    // The test locks the generations' rows, so each deletion waits inside its Prisma transaction,
+    // together holding every connection of the server's pool, when the database dies under them.
+    const holder = new pg.Client({ connectionString: postgres.url });
+    holder.on('error', () => {});
+    await holder.connect();
+    await holder.query('BEGIN');
+    const { rows } = await holder.query<{ id: string }>('SELECT id FROM "Generation" WHERE "apiKeyId" = $1 FOR UPDATE', [deletingKey.id]);
+    expect(rows).toHaveLength(POOL_MAX);
+    const deletions = rows.map(({ id }) => graphql(`mutation { deleteGeneration(id: "${id}") { __typename } }`, deletingKey.key));
+    // Row locks waited for, one per deletion (pg_locks, unlike pg_stat_activity, is not frozen for the transaction).
+    const waiting = "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted";
+    await expect.poll(async () => (await holder.query(waiting)).rows[0].n, { timeout: 20_000 }).toBe(POOL_MAX);
+
+    await postgres.kill();
+    for (const reply of await Promise.all(deletions)) {
+      expect(reply.status, reply.text).toBe(503);
+      expect(reply.body.errors?.map((error) => error.extensions?.code)).toEqual(['SERVICE_UNAVAILABLE']);
+    }
+
+    await postgres.restart();
+    // By the clock: while the pool is stuck, each /ready waits out the pool's 10 s checkout timeout.
+    const deadline = Date.now() + 30_000;
+    while ((await ready()).status !== 200) {
+      expect(Date.now(), 'still not ready 30 s after PostgreSQL came back').toBeLessThan(deadline);
+      await sleep(100);
+    }
+    expect((await graphql(QUERY, deletingKey.key)).body).toEqual({ data: { generations: { totalCount: POOL_MAX } } });
+    expect((await graphql(`mutation { deleteGeneration(id: "${rows[0]!.id}") { __typename } }`, deletingKey.key)).body).toEqual({
+      data: { deleteGeneration: { __typename: 'DeleteGenerationSuccess' } },
+    });
+  }, 90_000);
 });

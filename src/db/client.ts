@@ -1,6 +1,6 @@
-import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { ReleasingPrismaPg } from './adapter.js';
 
 export type Db = PrismaClient;
 
@@ -21,9 +21,10 @@ export function openDb(databaseUrl: string, options: { max?: number } = {}): Dat
   // An idle connection that breaks (say, PostgreSQL restarts) is dropped by the pool and replaced
   // at the next checkout; unheard, its 'error' event would crash the process.
   pool.on('error', () => {});
+  // ReleasingPrismaPg: a transaction whose connection broke still gives it back (see adapter.ts).
   // disposeExternalPool: `db.$disconnect()` still ends the pool, as when Prisma made its own, so
   // callers that hold only `db` (createDb) release everything with it.
-  const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  const db = new PrismaClient({ adapter: new ReleasingPrismaPg(pool, { disposeExternalPool: true }) });
   return {
     db,
     pool,

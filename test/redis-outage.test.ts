@@ -1,59 +1,33 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../src/auth/api-keys.js';
-import { createDb, type Db } from '../src/db/client.js';
-import { startSimulator, type SimulatorHandle } from '../src/upstream/simulator/index.js';
+import type { Db } from '../src/db/client.js';
+import type { SimulatorHandle } from '../src/upstream/simulator/index.js';
 import { ExtendVideoBriefDocument } from './gql/graphql.js';
-import { createFreshDatabase, executorFor, killAllChildServers, startChildServer, type ChildServer } from './helpers/child-server.js';
-import { startRedis, stopAllRedis, type RedisServer } from './helpers/redis.js';
+import { executorFor, startChildServer, type ChildServer } from './helpers/child-server.js';
+import type { RedisServer } from './helpers/redis.js';
+import { startSharedBackend, type SharedBackend } from './helpers/shared-backend.js';
 import { RawSocket } from './helpers/ws-socket.js';
 
 const PROGRESS = 'subscription Progress($id: ID!) { generationUpdated(id: $id) { id status } }';
 
+let backend: SharedBackend;
 let fake: SimulatorHandle;
 let redis: RedisServer;
 let db: Db;
 let apiA: ChildServer;
 let apiB: ChildServer;
 let key: string;
-let dataDir: string;
 
 beforeAll(async () => {
-  const segmindKey = `sk-redis-${randomBytes(12).toString('hex')}`;
-  fake = await startSimulator({ apiKey: segmindKey, mediaDir: join(tmpdir(), 'extendql-test-media'), queueMs: 100, processingMs: 300 });
-  redis = await startRedis();
-  dataDir = await mkdtemp(join(tmpdir(), 'extendql-redis-'));
-  await chmod(dataDir, 0o755);
-  const env = {
-    DATABASE_URL: await createFreshDatabase(),
-    REDIS_URL: redis.url,
-    SEGMIND_API_KEY: segmindKey,
-    SEGMIND_BASE_URL: fake.url,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    DATA_DIR: dataDir,
-    POLL_INTERVAL_MS: '100',
-    POLL_MAX_INTERVAL_MS: '300',
-    LOG_LEVEL: 'info',
-  };
+  backend = await startSharedBackend('redis-outage', { queueMs: 100, processingMs: 300 });
+  ({ fake, redis, db } = backend);
   // A serves the subscriber and does no background work; B works the queue.
-  apiA = await startChildServer({ ...env, WORKER_ENABLED: 'false' });
-  apiB = await startChildServer(env);
-  db = createDb(env.DATABASE_URL, { max: 2 });
-  key = (await createApiKey(db, 'redis-outage')).key;
+  apiA = await startChildServer({ ...backend.env, WORKER_ENABLED: 'false' });
+  apiB = await startChildServer(backend.env);
+  key = await backend.newKey();
 }, 120_000);
 
-afterAll(async () => {
-  await killAllChildServers();
-  await stopAllRedis();
-  await db?.$disconnect();
-  await fake?.close();
-  await rm(dataDir, { recursive: true, force: true });
-});
+afterAll(() => backend?.close());
 
 const statusesOf = (socket: RawSocket, id: string) =>
   socket.of(id).flatMap((message) => (message.type === 'next' ? [(message.payload as { data: { generationUpdated: { status: string } } }).data.generationUpdated.status] : []));

@@ -1,60 +1,31 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { buildHTTPExecutor } from '@graphql-tools/executor-http';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../src/auth/api-keys.js';
-import { createDb, type Db } from '../src/db/client.js';
-import { startSimulator, type SimulatorHandle } from '../src/upstream/simulator/index.js';
+import type { SimulatorHandle } from '../src/upstream/simulator/index.js';
 import { ExtendVideoDocument, GenerationUpdatedDocument } from './gql/graphql.js';
-import { createFreshDatabase, killAllChildServers, startChildServer, type ChildServer } from './helpers/child-server.js';
-import { startRedis, stopAllRedis } from './helpers/redis.js';
+import { startChildServer, type ChildServer } from './helpers/child-server.js';
+import { startSharedBackend, type SharedBackend } from './helpers/shared-backend.js';
 
+let backend: SharedBackend;
 let fake: SimulatorHandle;
-let db: Db;
 let apiA: ChildServer;
 let apiB: ChildServer;
 let worker: ChildServer;
 let key: string;
-let dataDir: string;
 
 beforeAll(async () => {
-  const segmindKey = `sk-scale-${randomBytes(12).toString('hex')}`;
-  fake = await startSimulator({ apiKey: segmindKey, mediaDir: join(tmpdir(), 'extendql-test-media'), queueMs: 200, processingMs: 600 });
-  dataDir = await mkdtemp(join(tmpdir(), 'extendql-scale-'));
-  await chmod(dataDir, 0o755);
-  const redis = await startRedis();
-  const env = {
-    DATABASE_URL: await createFreshDatabase(),
-    REDIS_URL: redis.url,
-    SEGMIND_API_KEY: segmindKey,
-    SEGMIND_BASE_URL: fake.url,
-    HOST: '127.0.0.1',
-    PORT: '0',
-    DATA_DIR: dataDir,
-    POLL_INTERVAL_MS: '100',
-    POLL_MAX_INTERVAL_MS: '300',
-    LOG_LEVEL: 'info',
-  };
+  backend = await startSharedBackend('scale', { queueMs: 200, processingMs: 600 });
+  ({ fake } = backend);
   // Two API instances that do no background work, and one worker with no HTTP server.
-  apiA = await startChildServer({ ...env, WORKER_ENABLED: 'false' });
+  apiA = await startChildServer({ ...backend.env, WORKER_ENABLED: 'false' });
   [apiB, worker] = await Promise.all([
-    startChildServer({ ...env, WORKER_ENABLED: 'false' }),
-    startChildServer(env, { entry: 'src/worker.ts' }),
+    startChildServer({ ...backend.env, WORKER_ENABLED: 'false' }),
+    startChildServer(backend.env, { entry: 'src/worker.ts' }),
   ]);
-  db = createDb(env.DATABASE_URL, { max: 2 });
-  key = (await createApiKey(db, 'scale')).key;
+  key = await backend.newKey();
 }, 120_000);
 
-afterAll(async () => {
-  await killAllChildServers();
-  await stopAllRedis();
-  await db?.$disconnect();
-  await fake?.close();
-  await rm(dataDir, { recursive: true, force: true });
-});
+afterAll(() => backend?.close());
 
 describe('several processes, one queue', () => {
   it('a generation started on A is processed by the worker, and a subscriber on B hears every change', async () => {

@@ -26,7 +26,6 @@ COPY scripts/prisma.mjs ./scripts/
 # CLI (a dev dependency) being present; when it is, postinstall regenerates the same files.
 COPY --from=build /app/src/generated ./src/generated
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
-COPY tsconfig.json ./
 COPY src ./src
 COPY bin ./bin
 
@@ -41,7 +40,8 @@ USER node
 EXPOSE 4000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# Exec form: node is PID 1 and receives SIGTERM itself (src/process.ts drains and exits 0).
+# Exec form: node is PID 1 and receives SIGTERM itself (src/process.ts drains and exits 0). Node
+# runs the TypeScript sources itself (type stripping): no loader, no build step.
 # `docker run image src/worker.ts` runs the queue worker; `src/commands/apikey.ts create` a key.
-ENTRYPOINT ["node", "--import", "tsx"]
+ENTRYPOINT ["node"]
 CMD ["src/server.ts"]

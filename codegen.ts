@@ -1,7 +1,7 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
-// ESM with NodeNext resolution: relative imports carry .js
-const typescript = { enumsAsTypes: true, useTypeImports: true, scalars: { DateTime: 'string', Upload: 'Blob' }, emitLegacyCommonJSImports: false };
+// Node's type stripping runs the sources as they are: relative imports name the .ts file.
+const typescript = { enumsAsTypes: true, useTypeImports: true, importExtension: '.ts' as const, scalars: { DateTime: 'string', Upload: 'Blob' }, emitLegacyCommonJSImports: false };
 
 /** Typed documents from the committed schema, one output per set of documents. */
 const config: CodegenConfig = {

@@ -13,14 +13,14 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { v7 as uuidv7 } from 'uuid';
-import { createApiKey } from '../src/auth/api-keys.js';
-import { createDb, type Db } from '../src/db/client.js';
-import { scratchPostgres } from './lib/scratch-postgres.js';
-import { startSimulator } from '../src/upstream/simulator/index.js';
-import { completionToSubscriber, endToEnd, endToEndDirect, p as percentile, type CompletionTiming, type Realtime } from './bench/realtime.js';
-import { ask, compare, median, load, medianOf, spawnChild, waitIdle, watchRss, type Child, type Comparison, type RunFigures } from './bench/lib.js';
-import { queryCost } from './bench/query-cost.js';
-import { copyLargeOutput, curlCopy, largeMp4, manyInFlight } from './bench/scale.js';
+import { createApiKey } from '../src/auth/api-keys.ts';
+import { createDb, type Db } from '../src/db/client.ts';
+import { scratchPostgres } from './lib/scratch-postgres.ts';
+import { startSimulator } from '../src/upstream/simulator/index.ts';
+import { completionToSubscriber, endToEnd, endToEndDirect, p as percentile, type CompletionTiming, type Realtime } from './bench/realtime.ts';
+import { ask, compare, median, load, medianOf, spawnChild, waitIdle, watchRss, type Child, type Comparison, type RunFigures } from './bench/lib.ts';
+import { queryCost } from './bench/query-cost.ts';
+import { copyLargeOutput, curlCopy, largeMp4, manyInFlight } from './bench/scale.ts';
 
 const { values } = parseArgs({
   options: { runs: { type: 'string', default: '3' }, duration: { type: 'string', default: '5' }, 'in-flight': { type: 'string', default: '2000' }, only: { type: 'string', default: '1,2,3,4,5,6,7' } },
@@ -188,7 +188,7 @@ async function main() {
     MAX_CONCURRENT_PER_KEY: '1000000',
   };
   // The Node flags of `npm start` (package.json: none), or BENCH_NODE_FLAGS to measure others, plus the probe.
-  const serverCommand = [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', '--import', './scripts/bench/probe.ts', 'src/server.ts'];
+  const serverCommand = [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--import', './scripts/bench/probe.ts', 'src/server.ts'];
   /** The server under test, resolved with its URL once it logs that it is listening. */
   const startServer = (serverEnv: NodeJS.ProcessEnv) =>
     spawnChild(serverCommand, serverEnv, (line) =>
@@ -223,7 +223,7 @@ async function main() {
   // with the requests being measured. Scenarios 4 to 7 run servers that work their jobs.
   const server = await startServer({ ...env, WORKER_ENABLED: 'false' });
   const graphqlUrl = `${server.url}/graphql`;
-  const baseline = await spawnChild(['--import', 'tsx', '--import', './scripts/bench/probe.ts', 'scripts/bench/baseline-server.ts'], { ...env, PUBLIC_BASE_URL: server.url }, (line) =>
+  const baseline = await spawnChild(['--import', './scripts/bench/probe.ts', 'scripts/bench/baseline-server.ts'], { ...env, PUBLIC_BASE_URL: server.url }, (line) =>
     line.startsWith('{"listening"') ? (JSON.parse(line) as { listening: string }).listening : null,
   );
   const rss = watchRss(server.process.pid);

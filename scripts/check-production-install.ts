@@ -5,7 +5,7 @@
 // embedded PostgreSQL and the simulator, waits for /health, runs the HEALTHCHECK command, sends
 // SIGTERM and expects exit 0; and the same for compose.yaml's worker command.
 //
-//   node --import tsx scripts/check-production-install.ts      (KEEP_SCRATCH=1 keeps the copy)
+//   node scripts/check-production-install.ts      (KEEP_SCRATCH=1 keeps the copy)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { dockerIgnored, envOf, execForm, last, parseDockerfile, parseDockerignore, type Stage } from './lib/dockerfile.js';
+import { dockerIgnored, envOf, execForm, last, parseDockerfile, parseDockerignore, type Stage } from './lib/dockerfile.ts';
 
 const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 /** PostgreSQL refuses root; the image runs as `node`. As root, the replay runs the app as nobody. */

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { printSubgraphSchema } from '@apollo/subgraph';
 import { lexicographicSortSchema, printSchema } from 'graphql';
-import { schema } from '../src/schema/index.js';
+import { schema } from '../src/schema/index.ts';
 
 /**
  * Prints the Pothos schema: schema.graphql is the public contract clients see; subgraph.graphql

@@ -14,17 +14,17 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createApiKey } from '../src/auth/api-keys.js';
-import { createDb, type Db } from '../src/db/client.js';
-import { startKillablePostgres, type KillablePostgres } from './lib/killable-postgres.js';
-import { startRedis, type RedisServer } from '../test/helpers/redis.js';
-import { scratchPostgres } from './lib/scratch-postgres.js';
-import { mountSmallDisk, runChaos } from './soak/chaos.js';
-import { follow, type Follower } from './soak/follow.js';
-import { hostileBurst, type HostileOutcomes } from './soak/hostile.js';
-import { fireMutations, startFaultyFake, type Calls } from './soak/load.js';
-import { startServerProcess, type ServerProcess } from './soak/processes.js';
-import { writeReport, type Figures } from './soak/report.js';
+import { createApiKey } from '../src/auth/api-keys.ts';
+import { createDb, type Db } from '../src/db/client.ts';
+import { startKillablePostgres, type KillablePostgres } from './lib/killable-postgres.ts';
+import { startRedis, type RedisServer } from '../test/helpers/redis.ts';
+import { scratchPostgres } from './lib/scratch-postgres.ts';
+import { mountSmallDisk, runChaos } from './soak/chaos.ts';
+import { follow, type Follower } from './soak/follow.ts';
+import { hostileBurst, type HostileOutcomes } from './soak/hostile.ts';
+import { fireMutations, startFaultyFake, type Calls } from './soak/load.ts';
+import { startServerProcess, type ServerProcess } from './soak/processes.ts';
+import { writeReport, type Figures } from './soak/report.ts';
 
 const { values } = parseArgs({
   options: {

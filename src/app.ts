@@ -1,16 +1,16 @@
 import type { Server } from 'node:http';
 import type { YogaServerInstance } from 'graphql-yoga';
-import type { Config } from './config.js';
-import type { RequestContext, ServerContext } from './context.js';
-import type { Db } from './db/client.js';
-import type { JobQueue } from './jobs/queue.js';
-import { Lifecycle } from './lifecycle.js';
-import type { Logger } from './logger.js';
-import { appLogger, startCore } from './start/core.js';
-import { startHttp } from './start/http.js';
-import { startWorker } from './start/worker.js';
-import type { VideoStorage } from './storage/storage.js';
-import type { SimulatorHandle } from './upstream/simulator/index.js';
+import type { Config } from './config.ts';
+import type { RequestContext, ServerContext } from './context.ts';
+import type { Db } from './db/client.ts';
+import type { JobQueue } from './jobs/queue.ts';
+import { Lifecycle } from './lifecycle.ts';
+import type { Logger } from './logger.ts';
+import { appLogger, startCore } from './start/core.ts';
+import { startHttp } from './start/http.ts';
+import { startWorker } from './start/worker.ts';
+import type { VideoStorage } from './storage/storage.ts';
+import type { SimulatorHandle } from './upstream/simulator/index.ts';
 
 export interface App {
   /** Where the HTTP server listens, e.g. http://127.0.0.1:4000 */

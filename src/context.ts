@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { YogaInitialContext } from 'graphql-yoga';
-import type { ApiKeyIdentity } from './auth/api-keys.js';
-import type { Db } from './db/client.js';
-import type { Logger } from './logger.js';
-import type { GenerationService } from './generations/service.js';
-import type { SubscriptionSlots } from './realtime/subscription-slots.js';
+import type { ApiKeyIdentity } from './auth/api-keys.ts';
+import type { Db } from './db/client.ts';
+import type { Logger } from './logger.ts';
+import type { GenerationService } from './generations/service.ts';
+import type { SubscriptionSlots } from './realtime/subscription-slots.ts';
 
 /** Per-request context: who is asking, and the services resolvers delegate to. */
 export interface RequestContext {

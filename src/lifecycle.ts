@@ -1,4 +1,4 @@
-import type { Logger } from './logger.js';
+import type { Logger } from './logger.ts';
 
 export type Cleanup = () => Promise<unknown>;
 
@@ -11,7 +11,10 @@ export class Lifecycle {
   private readonly cleanups: { name: string; cleanup: Cleanup }[] = [];
   private closing: Promise<void> | null = null;
 
-  constructor(private readonly logger: Logger) {}
+  private readonly logger: Logger;
+  constructor(logger: Logger) {
+    this.logger = logger;
+  }
 
   /** Registers a cleanup under a name for the log; it runs before every cleanup added earlier. */
   add(name: string, cleanup: Cleanup): void {

@@ -1,7 +1,7 @@
-import type { App } from './app.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { flushLogs, type Logger } from './logger.js';
-import { DatabaseUnreachableError } from './db/connect.js';
+import type { App } from './app.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { flushLogs, type Logger } from './logger.ts';
+import { DatabaseUnreachableError } from './db/connect.ts';
 
 /** The configuration, or exit 2 with the offending variables named. */
 export function loadConfigOrExit(): Config {

@@ -1,11 +1,12 @@
-// Imported first by every entry point (server, worker, commands, the CLI), before anything that
-// needs a newer Node: on Node 20, undici fails while loading with a TypeError that names no
-// version. Plain JavaScript with no imports, so that any Node parses and runs it, with or without
-// tsx; ES module imports are evaluated in order, so nothing imported after it runs on an old Node.
+// Loaded before every entry point (`node --import ./src/require-node.mjs src/server.ts` in the npm
+// scripts; the first import of bin/extendql.mjs). extendql runs its TypeScript sources on Node's
+// own type stripping, on by default from Node 22.18: an older Node would fail on the `.ts` entry
+// file with an error that names no version (and on Node 20 undici fails to load as well). Plain
+// JavaScript with no imports, so that any Node parses and runs it first.
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 22 || (major === 22 && minor < 12)) {
+if (major < 22 || (major === 22 && minor < 18) || (major === 23 && minor < 6)) {
   process.stderr.write(
-    `extendql needs Node.js >= 22.12, but this is Node.js ${process.version}. Install Node 24 (nvm install 24, or run through npx -p node@24, see README "Run it").\n`,
+    `extendql needs Node.js >= 22.18, but this is Node.js ${process.version}. Install Node 24 (nvm install 24, or run through npx -p node@24, see README "Run it").\n`,
   );
   process.exit(1);
 }

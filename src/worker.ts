@@ -1,8 +1,8 @@
 // First: a one-line refusal on a Node too old for what follows.
 import './require-node.mjs';
-import { startApp } from './app.js';
-import { createLogger } from './logger.js';
-import { exitOnFailure, loadConfigOrExit, stopOnSignals } from './process.js';
+import { startApp } from './app.ts';
+import { createLogger } from './logger.ts';
+import { exitOnFailure, loadConfigOrExit, stopOnSignals } from './process.ts';
 
 /**
  * `npm run worker`: works the job queue with no HTTP server. Run as many as you like beside the

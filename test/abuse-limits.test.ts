@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUTH_CACHE_TTL_MS, revokeApiKey } from '../src/auth/api-keys.js';
-import { createDb } from '../src/db/client.js';
-import { ExtendVideoBriefDocument, GenerationsDocument, type ExtendVideoInput } from './gql/graphql.js';
-import { startStack, submissions, type Stack } from './helpers/stack.js';
+import { AUTH_CACHE_TTL_MS, revokeApiKey } from '../src/auth/api-keys.ts';
+import { createDb } from '../src/db/client.ts';
+import { ExtendVideoBriefDocument, GenerationsDocument, type ExtendVideoInput } from './gql/graphql.ts';
+import { startStack, submissions, type Stack } from './helpers/stack.ts';
 
 const input = (prompt: string, extra: Partial<ExtendVideoInput> = {}): ExtendVideoInput => ({ videoUrl: 'https://videos.example/a.mp4', prompt, ...extra });
 const extend = (stack: Stack, prompt: string, key?: string, extra?: Partial<ExtendVideoInput>) =>

@@ -10,8 +10,8 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import fc from 'fast-check';
 import { print, type ExecutionResult } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtendVideoDocument, type ExtendVideoInput, type ExtendVideoMutation } from './gql/graphql.js';
-import { startStack, waitForTerminal, type Stack } from './helpers/stack.js';
+import { ExtendVideoDocument, type ExtendVideoInput, type ExtendVideoMutation } from './gql/graphql.ts';
+import { startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp } from '../src/app.js';
-import { CancelGenerationDocument, ExtendVideoDocument, GenerationDocument, GenerationUpdatedDocument } from './gql/graphql.js';
-import { startStack, submissions, waitForQuietQueue, waitForTerminal, type Stack } from './helpers/stack.js';
+import { startApp } from '../src/app.ts';
+import { CancelGenerationDocument, ExtendVideoDocument, GenerationDocument, GenerationUpdatedDocument } from './gql/graphql.ts';
+import { startStack, submissions, waitForQuietQueue, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;
 beforeAll(async () => {

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GenerationDocument, GenerationsDocument } from './gql/graphql.js';
-import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
+import { GenerationDocument, GenerationsDocument } from './gql/graphql.ts';
+import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 /** The checkout: `npx extendql` resolves the root package's own bin from here. */
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -1,4 +1,4 @@
-import { TERMINAL_STATUSES } from '../src/generations/lifecycle.js';
+import { TERMINAL_STATUSES } from '../src/generations/lifecycle.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createApiKey } from '../src/auth/api-keys.js';
-import { createDb, type Db } from '../src/db/client.js';
-import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../src/upstream/simulator/index.js';
-import { ExtendVideoDocument, GenerationDocument, type GenerationQuery } from './gql/graphql.js';
-import { createFreshDatabase, executorFor, killAllChildServers, startChildServer, type ChildServer, type Execute } from './helpers/child-server.js';
-import { startStallProxy, type StallProxy } from './helpers/stall-proxy.js';
+import { createApiKey } from '../src/auth/api-keys.ts';
+import { createDb, type Db } from '../src/db/client.ts';
+import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../src/upstream/simulator/index.ts';
+import { ExtendVideoDocument, GenerationDocument, type GenerationQuery } from './gql/graphql.ts';
+import { createFreshDatabase, executorFor, killAllChildServers, startChildServer, type ChildServer, type Execute } from './helpers/child-server.ts';
+import { startStallProxy, type StallProxy } from './helpers/stall-proxy.ts';
 
-// Each test starts the real server (`node --import tsx src/server.ts`) as a child process against
+// Each test starts the real server (`node src/server.ts`) as a child process against
 // its own database, data directory and fake Segmind, stops it hard (SIGKILL) or gently (SIGTERM) at
 // one stage of a generation, starts a new process on the same database and DATA_DIR, and checks
 // that the generation ends truthfully and that Segmind billed at most what it should.

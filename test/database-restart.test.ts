@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ExtendVideoDocument } from './gql/graphql.js';
-import { startKillablePostgres } from './helpers/killable-postgres.js';
-import { startStack, submissions, waitForTerminal } from './helpers/stack.js';
+import { ExtendVideoDocument } from './gql/graphql.ts';
+import { startKillablePostgres } from './helpers/killable-postgres.ts';
+import { startStack, submissions, waitForTerminal } from './helpers/stack.ts';
 
 // PostgreSQL goes away (kill -9 of the postmaster) while Segmind's answer to a submit is on its
 // way, and comes back a little later on the same port. The request_id of that billed job must be

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { dockerIgnored, envOf, execForm, last, parseDockerfile, parseDockerignore } from '../scripts/lib/dockerfile.js';
-import { ENV_NAMES, loadConfig } from '../src/config.js';
+import { dockerIgnored, envOf, execForm, last, parseDockerfile, parseDockerignore } from '../scripts/lib/dockerfile.ts';
+import { ENV_NAMES, loadConfig } from '../src/config.ts';
 
 const root = join(import.meta.dirname, '..');
 const read = (file: string) => readFileSync(join(root, file), 'utf8');
@@ -151,7 +151,7 @@ describe('Dockerfile', () => {
 
   it('is replayed in CI by the production-install check', () => {
     expect(read('.ci/run')).toMatch(/^npm run check:production-install$/m);
-    expect(JSON.parse(read('package.json')).scripts['check:production-install']).toBe('node --import tsx scripts/check-production-install.ts');
+    expect(JSON.parse(read('package.json')).scripts['check:production-install']).toBe('node scripts/check-production-install.ts');
   });
 });
 

@@ -10,10 +10,10 @@ import { promisify } from 'node:util';
 import ffmpeg from '@ffmpeg-installer/ffmpeg';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVideoHandler, type VideoRecord } from '../src/http/videos.js';
-import { DownloadError, downloadVideo } from '../src/storage/download.js';
-import { LocalVideoStorage, StorageError } from '../src/storage/storage.js';
-import { FailingStorage } from './helpers/failing-storage.js';
+import { createVideoHandler, type VideoRecord } from '../src/http/videos.ts';
+import { DownloadError, downloadVideo } from '../src/storage/download.ts';
+import { LocalVideoStorage, StorageError } from '../src/storage/storage.ts';
+import { FailingStorage } from './helpers/failing-storage.ts';
 
 const run = promisify(execFile);
 

@@ -8,9 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_OPERATION_NAME_LABELS } from '../src/http/request-metrics.js';
-import { ExtendVideoBriefDocument } from './gql/graphql.js';
-import { startStack, type Stack } from './helpers/stack.js';
+import { MAX_OPERATION_NAME_LABELS } from '../src/http/request-metrics.ts';
+import { ExtendVideoBriefDocument } from './gql/graphql.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
 
 const METRICS_TOKEN = 'metrics-token-for-the-edge-tests';
 

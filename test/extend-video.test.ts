@@ -7,8 +7,8 @@ import { promisify } from 'node:util';
 import ffmpeg from '@ffmpeg-installer/ffmpeg';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtendVideoDocument, GenerationDocument, GenerationUpdatedDocument } from './gql/graphql.js';
-import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
+import { ExtendVideoDocument, GenerationDocument, GenerationUpdatedDocument } from './gql/graphql.ts';
+import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;
 beforeAll(async () => {

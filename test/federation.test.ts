@@ -7,8 +7,8 @@ import { composeServices } from '@theguild/federation-composition';
 import { parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtendVideoDocument } from './gql/graphql.js';
-import { startStack, waitForTerminal, type Stack } from './helpers/stack.js';
+import { ExtendVideoDocument } from './gql/graphql.ts';
+import { startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 // A second, independent subgraph that extends extendql's Generation entity by its id.
 const REVIEWS_SDL = /* GraphQL */ `

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createFreshDatabase, killAllChildServers, startChildServer } from './helpers/child-server.js';
+import { createFreshDatabase, killAllChildServers, startChildServer } from './helpers/child-server.ts';
 
 // What a newcomer meets on the first `npm start`: the embedded PostgreSQL (no DATABASE_URL), a
 // port already taken, logs on a terminal. Real server processes, a real embedded cluster each.
@@ -90,7 +90,7 @@ describe('the embedded PostgreSQL', () => {
       expect(await readFile(join(dir, 'postgres.owner'), 'utf8')).toBe(`${second.pid}\n`);
 
       // A command while the server runs shares the server's cluster: no warning, nothing stopped.
-      const created = await run(process.execPath, ['--import', 'tsx', 'src/commands/apikey.ts', 'create', '--name', 'while-running'], { DATA_DIR: dir });
+      const created = await run(process.execPath, ['src/commands/apikey.ts', 'create', '--name', 'while-running'], { DATA_DIR: dir });
       expect(created.code).toBe(0);
       expect(created.stdout).toMatch(/^Created API key /);
       expect(created.stdout + created.stderr).not.toMatch(/left running|taking over/);
@@ -111,7 +111,7 @@ describe('the embedded PostgreSQL', () => {
     'is stopped again when Ctrl-C comes while the server is still starting',
     async () => {
       const dir = await dataDir();
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      const child = spawn(process.execPath, ['src/server.ts'], {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...embeddedEnv(dir) },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -144,7 +144,7 @@ describe('a port already in use', () => {
       blocker = createServer();
       const port = await new Promise<number>((resolve) => blocker!.listen(0, '127.0.0.1', () => resolve((blocker!.address() as { port: number }).port)));
       const dir = await dataDir();
-      const result = await run(process.execPath, ['--import', 'tsx', 'src/server.ts'], { ...embeddedEnv(dir), PORT: String(port) });
+      const result = await run(process.execPath, ['src/server.ts'], { ...embeddedEnv(dir), PORT: String(port) });
       expect(result.code).toBe(1);
       expect(result.stderr).toBe(`Port ${port} is in use (EADDRINUSE). Set PORT to another port, e.g. PORT=${port + 1} npm start.\n`);
       // It got as far as starting the cluster, and stopped it again.
@@ -167,7 +167,7 @@ describe('a DATABASE_URL that cannot be reached', () => {
       await new Promise((resolve) => probe.close(resolve));
       const dir = await dataDir();
       const env = { ...embeddedEnv(dir), DATABASE_URL: `postgresql://extendql:s3cret-password@127.0.0.1:${port}/extendql` };
-      const result = await run(process.execPath, ['--import', 'tsx', 'src/server.ts'], env);
+      const result = await run(process.execPath, ['src/server.ts'], env);
       expect(result.code).toBe(1);
       expect(result.stderr).toBe(
         `PostgreSQL at 127.0.0.1:${port} cannot be reached (ECONNREFUSED). Check that it runs and that DATABASE_URL is right, or unset DATABASE_URL to use the embedded PostgreSQL.\n`,
@@ -182,7 +182,7 @@ describe('a DATABASE_URL that cannot be reached', () => {
 describe.skipIf(spawnSync('script', ['--version']).status !== 0)('logs', () => {
   /** Runs the server under a pseudo-terminal, presses Ctrl-C once it listens; what it printed. */
   async function onTerminal(env: Record<string, string>, whileListening: () => Promise<void> = async () => {}): Promise<{ output: string; code: number | null }> {
-    const command = `exec '${process.execPath}' --import tsx src/server.ts`;
+    const command = `exec '${process.execPath}' src/server.ts`;
     const child = spawn('script', ['-qec', command, '/dev/null'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TERM: 'xterm', ...env },

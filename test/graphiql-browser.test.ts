@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from './helpers/stack.js';
+import { startStack, type Stack } from './helpers/stack.ts';
 
 /** Debian's Chromium (`apt-get install chromium`); .ci/run installs it when it is missing. */
 const CHROMIUM = '/usr/bin/chromium';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtendVideoDocument, ExtensionsDocument, GenerationDocument, GenerationsDocument, GenerationUpdatedDocument, NodeDocument, type GenerationsQuery } from './gql/graphql.js';
-import { startStack, waitForTerminal, type Stack } from './helpers/stack.js';
+import { ExtendVideoDocument, ExtensionsDocument, GenerationDocument, GenerationsDocument, GenerationUpdatedDocument, NodeDocument, type GenerationsQuery } from './gql/graphql.ts';
+import { startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;
 let otherKey: string;
@@ -99,7 +99,7 @@ describe('tenancy: one key never sees another key’s generations', () => {
   });
 
   it('a revoked key is refused', async () => {
-    const { revokeApiKey } = await import('../src/auth/api-keys.js');
+    const { revokeApiKey } = await import('../src/auth/api-keys.ts');
     const key = await stack.newKey('short-lived');
     const row = await stack.app.db.apiKey.findFirstOrThrow({ where: { name: 'short-lived' } });
     expect((await stack.execute(GenerationsDocument, { first: 1 }, key)).errors).toBeUndefined();

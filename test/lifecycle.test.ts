@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { Lifecycle } from '../src/lifecycle.js';
-import { startStack } from './helpers/stack.js';
+import { Lifecycle } from '../src/lifecycle.ts';
+import { startStack } from './helpers/stack.ts';
 
 /** A Lifecycle whose log lines are kept, parsed. */
 function recorded() {

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeExpiredVideos } from '../src/generations/cleanup.js';
-import { LocalVideoStorage } from '../src/storage/storage.js';
+import { removeExpiredVideos } from '../src/generations/cleanup.ts';
+import { LocalVideoStorage } from '../src/storage/storage.ts';
 import {
   DeleteGenerationDocument,
   EstimateCostDocument,
@@ -15,8 +15,8 @@ import {
   NodeDocument,
   ViewerDocument,
   type ExtendVideoInput,
-} from './gql/graphql.js';
-import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
+} from './gql/graphql.ts';
+import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;
 beforeAll(async () => {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +22,7 @@ function oldNodeVersion(): string | null {
 const oldVersion = oldNodeVersion();
 
 function run(command: string, args: string[], cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  // The old node first on PATH, as on a machine where it is the only one: `npm start` and the
-  // tsx launcher of the npm scripts find it there.
+  // The old node first on PATH, as on a machine where it is the only one: `npm start` finds it there.
   const child = spawn(command, args, { cwd, env: { PATH: `/usr/bin:/bin:${ROOT}node_modules/.bin`, HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -32,12 +31,14 @@ function run(command: string, args: string[], cwd = ROOT): Promise<{ code: numbe
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
+const GUARD = ['--import', './src/require-node.mjs'];
+/** Each entry point as its npm script runs it (package.json), on the old node. */
 const ENTRY_POINTS: [string, string, string[]][] = [
-  ['npm start', OLD_NODE, ['--max-old-space-size=192', '--import', 'tsx', 'src/server.ts']],
-  ['npm run worker', OLD_NODE, ['--max-old-space-size=192', '--import', 'tsx', 'src/worker.ts']],
-  ['npm run apikey:create', 'tsx', ['src/commands/apikey.ts', 'create', '--name', 'old-node']],
-  ['npm run apikey:list', 'tsx', ['src/commands/apikey.ts', 'list']],
-  ['npm run db:migrate', 'tsx', ['src/commands/migrate.ts']],
+  ['npm start', OLD_NODE, [...GUARD, 'src/server.ts']],
+  ['npm run worker', OLD_NODE, [...GUARD, 'src/worker.ts']],
+  ['npm run apikey:create', OLD_NODE, [...GUARD, 'src/commands/apikey.ts', 'create', '--name', 'old-node']],
+  ['npm run apikey:list', OLD_NODE, [...GUARD, 'src/commands/apikey.ts', 'list']],
+  ['npm run db:migrate', OLD_NODE, [...GUARD, 'src/commands/migrate.ts']],
   ['the extendql CLI', OLD_NODE, ['bin/extendql.mjs', '--help']],
 ];
 
@@ -50,7 +51,7 @@ describe.skipIf(!oldVersion)(`on an older Node (${oldVersion ?? `none at ${OLD_N
     const lines = result.stderr.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(`Node.js ${oldVersion}`);
-    expect(lines[0]).toContain('>= 22.12');
+    expect(lines[0]).toContain('>= 22.18');
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
@@ -72,10 +73,21 @@ describe.skipIf(!oldVersion)(`on an older Node (${oldVersion ?? `none at ${OLD_N
       const result = await run('npm', ['install', '--offline', '--ignore-scripts'], dir);
       expect(result.code).not.toBe(0);
       expect(result.stderr).toContain('EBADENGINE');
-      expect(result.stderr).toContain('"node":">=22.12"');
+      expect(result.stderr).toContain('"node":">=22.18"');
       expect(await readdir(dir)).not.toContain('node_modules');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('entry points', () => {
+  it('every npm script that runs extendql loads the Node version guard before its TypeScript entry file', async () => {
+    const { scripts } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    for (const name of ['start', 'worker', 'apikey:create', 'apikey:revoke', 'apikey:list', 'db:migrate']) {
+      expect(scripts[name], name).toMatch(/^node --import \.\/src\/require-node\.mjs src\/\S+\.ts\b/);
+    }
+    // Plain node on the sources: no TypeScript loader at run time.
+    expect(Object.values(scripts).join('\n')).not.toMatch(/\btsx\b/);
   });
 });

@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../src/auth/api-keys.js';
-import { createDb } from '../src/db/client.js';
-import { killAllChildServers, startChildServer, type ChildServer } from './helpers/child-server.js';
-import { startKillablePostgres, type KillablePostgres } from './helpers/killable-postgres.js';
+import { createApiKey } from '../src/auth/api-keys.ts';
+import { createDb } from '../src/db/client.ts';
+import { killAllChildServers, startChildServer, type ChildServer } from './helpers/child-server.ts';
+import { startKillablePostgres, type KillablePostgres } from './helpers/killable-postgres.ts';
 
 let postgres: KillablePostgres;
 let server: ChildServer;

@@ -1,12 +1,12 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../src/db/client.js';
-import type { SimulatorHandle } from '../src/upstream/simulator/index.js';
-import { ExtendVideoBriefDocument } from './gql/graphql.js';
-import { executorFor, startChildServer, type ChildServer } from './helpers/child-server.js';
-import type { RedisServer } from './helpers/redis.js';
-import { startSharedBackend, type SharedBackend } from './helpers/shared-backend.js';
-import { RawSocket } from './helpers/ws-socket.js';
+import type { Db } from '../src/db/client.ts';
+import type { SimulatorHandle } from '../src/upstream/simulator/index.ts';
+import { ExtendVideoBriefDocument } from './gql/graphql.ts';
+import { executorFor, startChildServer, type ChildServer } from './helpers/child-server.ts';
+import type { RedisServer } from './helpers/redis.ts';
+import { startSharedBackend, type SharedBackend } from './helpers/shared-backend.ts';
+import { RawSocket } from './helpers/ws-socket.ts';
 
 const PROGRESS = 'subscription Progress($id: ID!) { generationUpdated(id: $id) { id status } }';
 

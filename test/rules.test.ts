@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtendVideoDocument, type ExtendVideoInput } from './gql/graphql.js';
-import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
+import { ExtendVideoDocument, type ExtendVideoInput } from './gql/graphql.ts';
+import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 // The contract's rules, restated here on purpose so that the product's zod schema is checked
 // against the document rather than against itself.

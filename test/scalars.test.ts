@@ -3,7 +3,7 @@
 
 import { GraphQLScalarType, parseValue as parseLiteralText } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { schema } from '../src/schema/index.js';
+import { schema } from '../src/schema/index.ts';
 
 const DateTime = schema.getType('DateTime') as GraphQLScalarType;
 

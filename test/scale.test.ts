@@ -1,10 +1,10 @@
 import { buildHTTPExecutor } from '@graphql-tools/executor-http';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SimulatorHandle } from '../src/upstream/simulator/index.js';
-import { ExtendVideoDocument, GenerationUpdatedDocument } from './gql/graphql.js';
-import { startChildServer, type ChildServer } from './helpers/child-server.js';
-import { startSharedBackend, type SharedBackend } from './helpers/shared-backend.js';
+import type { SimulatorHandle } from '../src/upstream/simulator/index.ts';
+import { ExtendVideoDocument, GenerationUpdatedDocument } from './gql/graphql.ts';
+import { startChildServer, type ChildServer } from './helpers/child-server.ts';
+import { startSharedBackend, type SharedBackend } from './helpers/shared-backend.ts';
 
 let backend: SharedBackend;
 let fake: SimulatorHandle;

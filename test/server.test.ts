@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clearApiKeyCache } from '../src/auth/api-keys.js';
-import { GenerationsDocument } from './gql/graphql.js';
-import { startStack, type Stack } from './helpers/stack.js';
+import { clearApiKeyCache } from '../src/auth/api-keys.ts';
+import { GenerationsDocument } from './gql/graphql.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -33,8 +33,8 @@ describe('HTTP surface', () => {
   });
 
   it('serves Prometheus metrics: GraphQL, generations by status, upstream latency, queue depth', async () => {
-    const { ExtendVideoDocument } = await import('./gql/graphql.js');
-    const { waitForTerminal } = await import('./helpers/stack.js');
+    const { ExtendVideoDocument } = await import('./gql/graphql.ts');
+    const { waitForTerminal } = await import('./helpers/stack.ts');
     const created = (await stack.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt: 'measured' } })).data!.extendVideo;
     if (created.__typename !== 'ExtendVideoSuccess') throw new Error(created.__typename);
     await waitForTerminal(stack, created.generation.id);
@@ -67,7 +67,7 @@ describe('HTTP surface', () => {
 
 describe('request ids', () => {
   it('every response carries x-request-id, and the log lines of that request carry it as reqId', async () => {
-    const { ExtendVideoDocument } = await import('./gql/graphql.js');
+    const { ExtendVideoDocument } = await import('./gql/graphql.ts');
     const { print } = await import('graphql');
     const body = JSON.stringify({ query: print(ExtendVideoDocument), variables: { input: { videoUrl: 'https://videos.example/b.mp4', prompt: 'traced' } } });
     const headers = { 'content-type': 'application/json', 'x-api-key': stack.key };
@@ -91,7 +91,7 @@ describe('request ids', () => {
 
 describe('npm run apikey:create', () => {
   it('prints a new key as the last line, and the key works', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/commands/apikey.ts', 'create', '--name', 'from the command line'], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['src/commands/apikey.ts', 'create', '--name', 'from the command line'], {
       env: { ...process.env, DATABASE_URL: stack.app.databaseUrl, LOG_LEVEL: 'warn' },
     });
     const key = stdout.trim().split('\n').at(-1)!;
@@ -103,7 +103,7 @@ describe('npm run apikey:create', () => {
 
   it('refuses to run without a name', async () => {
     await expect(
-      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/commands/apikey.ts', 'create'], { env: { ...process.env, DATABASE_URL: stack.app.databaseUrl } }),
+      promisify(execFile)(process.execPath, ['src/commands/apikey.ts', 'create'], { env: { ...process.env, DATABASE_URL: stack.app.databaseUrl } }),
     ).rejects.toMatchObject({ code: 2 });
   });
 });
@@ -111,7 +111,7 @@ describe('npm run apikey:create', () => {
 describe('npm run apikey:list', () => {
   const command = async (...args: string[]) =>
     (
-      await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/commands/apikey.ts', ...args], {
+      await promisify(execFile)(process.execPath, ['src/commands/apikey.ts', ...args], {
         env: { ...process.env, DATABASE_URL: stack.app.databaseUrl, LOG_LEVEL: 'warn' },
       })
     ).stdout;

@@ -3,7 +3,7 @@
 // clip's last frame), fails a generation whose source cannot be fetched, and finishes a
 // generation that was in flight when the server was stopped with Ctrl-C.
 
-import { isTerminal } from '../src/generations/lifecycle.js';
+import { isTerminal } from '../src/generations/lifecycle.ts';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createApiKey } from '../src/auth/api-keys.js';
-import { createDb, type Db } from '../src/db/client.js';
-import { ExtendVideoDocument, GenerationDocument, type GenerationQuery } from './gql/graphql.js';
-import { createFreshDatabase, executorFor, killAllChildServers, startChildServer, type ChildServer, type Execute } from './helpers/child-server.js';
+import { createApiKey } from '../src/auth/api-keys.ts';
+import { createDb, type Db } from '../src/db/client.ts';
+import { ExtendVideoDocument, GenerationDocument, type GenerationQuery } from './gql/graphql.ts';
+import { createFreshDatabase, executorFor, killAllChildServers, startChildServer, type ChildServer, type Execute } from './helpers/child-server.ts';
 
 type Generation = NonNullable<GenerationQuery['generation']>;
 const run = promisify(execFile);

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { createFile, MP4BoxBuffer, type Movie } from 'mp4box';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SIMULATED_LABEL, startSimulator, type SimulatorHandle } from '../src/upstream/simulator/index.js';
+import { SIMULATED_LABEL, startSimulator, type SimulatorHandle } from '../src/upstream/simulator/index.ts';
 
 const KEY = 'sim-sources-key-0123456789';
 const authed = { 'x-api-key': KEY, 'content-type': 'application/json' };

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createFile, MP4BoxBuffer, type Movie } from 'mp4box';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SIMULATED_LABEL, startSimulator, type SimulatorHandle } from '../src/upstream/simulator/index.js';
-import { createMp4Cache } from '../src/upstream/simulator/mp4.js';
+import { SIMULATED_LABEL, startSimulator, type SimulatorHandle } from '../src/upstream/simulator/index.ts';
+import { createMp4Cache } from '../src/upstream/simulator/mp4.ts';
 
 const KEY = 'sim-test-key-0123456789';
 const QUEUE_MS = 50;

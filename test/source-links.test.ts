@@ -8,15 +8,15 @@ import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashApiKey } from '../src/auth/api-keys.js';
-import { loadConfig } from '../src/config.js';
-import { presignSeconds, sourceReachProblem } from '../src/generations/source-links.js';
-import { hostScope } from '../src/net/host-scope.js';
-import { S3VideoStorage } from '../src/storage/s3.js';
-import { ExtendUploadedVideoDocument, ExtendVideoDocument } from './gql/graphql.js';
-import { guardOutbound, type OutboundGuard } from './helpers/outbound-guard.js';
-import { startS3Server, type S3Server } from './helpers/s3-server.js';
-import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
+import { hashApiKey } from '../src/auth/api-keys.ts';
+import { loadConfig } from '../src/config.ts';
+import { presignSeconds, sourceReachProblem } from '../src/generations/source-links.ts';
+import { hostScope } from '../src/net/host-scope.ts';
+import { S3VideoStorage } from '../src/storage/s3.ts';
+import { ExtendUploadedVideoDocument, ExtendVideoDocument } from './gql/graphql.ts';
+import { guardOutbound, type OutboundGuard } from './helpers/outbound-guard.ts';
+import { startS3Server, type S3Server } from './helpers/s3-server.ts';
+import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 describe('hostScope', () => {
   it.each([

@@ -14,9 +14,9 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clearApiKeyCache, hashApiKey } from '../src/auth/api-keys.js';
-import { ExtendVideoDocument } from './gql/graphql.js';
-import { startStack, waitForQuietQueue, waitForTerminal, type Stack } from './helpers/stack.js';
+import { clearApiKeyCache, hashApiKey } from '../src/auth/api-keys.ts';
+import { ExtendVideoDocument } from './gql/graphql.ts';
+import { startStack, waitForQuietQueue, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 const PAGE_QUERY = `query Page($first: Int!) {
   generations(first: $first) {

@@ -1,4 +1,4 @@
-import { isTerminal } from '../src/generations/lifecycle.js';
+import { isTerminal } from '../src/generations/lifecycle.ts';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ExtendVideoDocument, GenerationDocument, type ExtendVideoInput } from './gql/graphql.js';
-import { FailingStorage } from './helpers/failing-storage.js';
-import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
+import { ExtendVideoDocument, GenerationDocument, type ExtendVideoInput } from './gql/graphql.ts';
+import { FailingStorage } from './helpers/failing-storage.ts';
+import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 // Storage that cannot take a write (a full disk, a read-only or failing one, an object store that
 // refuses) is STORAGE_UNAVAILABLE: retried with backoff within the deadline, visible on the

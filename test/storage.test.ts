@@ -6,8 +6,8 @@ import { text } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import ffmpeg from '@ffmpeg-installer/ffmpeg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { inspectMp4File, NotMp4Error } from '../src/storage/mp4.js';
-import { LocalVideoStorage } from '../src/storage/storage.js';
+import { inspectMp4File, NotMp4Error } from '../src/storage/mp4.ts';
+import { LocalVideoStorage } from '../src/storage/storage.ts';
 
 const run = promisify(execFile);
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtendVideoBriefDocument } from './gql/graphql.js';
-import { startStack, type Stack } from './helpers/stack.js';
-import { RawSocket } from './helpers/ws-socket.js';
+import { ExtendVideoBriefDocument } from './gql/graphql.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
+import { RawSocket } from './helpers/ws-socket.ts';
 
 const PROGRESS = 'subscription Progress($id: ID!) { generationUpdated(id: $id) { id status } }';
 

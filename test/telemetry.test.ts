@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtendVideoDocument } from './gql/graphql.js';
-import { startStack, waitForTerminal, type Stack } from './helpers/stack.js';
+import { ExtendVideoDocument } from './gql/graphql.ts';
+import { startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 interface OtlpSpan {
   name: string;

@@ -6,9 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb } from '../src/db/client.js';
-import { isUnavailableError } from '../src/db/unavailable.js';
-import { createTestDatabase } from './helpers/stack.js';
+import { createDb } from '../src/db/client.ts';
+import { isUnavailableError } from '../src/db/unavailable.ts';
+import { createTestDatabase } from './helpers/stack.ts';
 
 let databaseUrl: string;
 /** A port where nothing listens. */

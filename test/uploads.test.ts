@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../src/auth/api-keys.js';
-import { createDb } from '../src/db/client.js';
-import { removeExpiredVideos } from '../src/generations/cleanup.js';
-import { LocalVideoStorage } from '../src/storage/storage.js';
-import { startSimulator } from '../src/upstream/simulator/index.js';
-import { DeleteGenerationDocument, ExtendUploadedVideoDocument } from './gql/graphql.js';
-import { createFreshDatabase, killAllChildServers, startChildServer } from './helpers/child-server.js';
-import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
+import { createApiKey } from '../src/auth/api-keys.ts';
+import { createDb } from '../src/db/client.ts';
+import { removeExpiredVideos } from '../src/generations/cleanup.ts';
+import { LocalVideoStorage } from '../src/storage/storage.ts';
+import { startSimulator } from '../src/upstream/simulator/index.ts';
+import { DeleteGenerationDocument, ExtendUploadedVideoDocument } from './gql/graphql.ts';
+import { createFreshDatabase, killAllChildServers, startChildServer } from './helpers/child-server.ts';
+import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 /** Encodes a small test video with ffmpeg (the same binary the simulator uses). */
 function encode(out: string, args: string[]): Promise<void> {

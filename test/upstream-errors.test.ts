@@ -1,10 +1,10 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, type App } from '../src/app.js';
-import { generationPayload } from '../src/webhooks/delivery.js';
-import { ExtendVideoDocument } from './gql/graphql.js';
-import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
+import { startApp, type App } from '../src/app.ts';
+import { generationPayload } from '../src/webhooks/delivery.ts';
+import { ExtendVideoDocument } from './gql/graphql.ts';
+import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 async function waitUntil(check: () => boolean | Promise<boolean>) {
   for (let attempt = 0; attempt < 300; attempt++) {

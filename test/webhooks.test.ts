@@ -4,11 +4,11 @@ import { randomBytes } from 'node:crypto';
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isPublicAddress } from '../src/net/address-policy.js';
-import { BLOCKED_BY_POLICY } from '../src/webhooks/delivery.js';
-import { signWebhook, verifyWebhookSignature } from '../src/webhooks/signature.js';
-import { CancelGenerationDocument, ExtendVideoDocument, WebhookAttemptsDocument, WebhookSigningSecretDocument } from './gql/graphql.js';
-import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.js';
+import { isPublicAddress } from '../src/net/address-policy.ts';
+import { BLOCKED_BY_POLICY } from '../src/webhooks/delivery.ts';
+import { signWebhook, verifyWebhookSignature } from '../src/webhooks/signature.ts';
+import { CancelGenerationDocument, ExtendVideoDocument, WebhookAttemptsDocument, WebhookSigningSecretDocument } from './gql/graphql.ts';
+import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 interface Received {
   headers: IncomingHttpHeaders;

@@ -1,9 +1,9 @@
 import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExtendVideoDocument, GenerationProgressDocument, type GenerationProgressSubscription } from './gql/graphql.js';
-import { startStack, type Stack } from './helpers/stack.js';
-import { RawSocket } from './helpers/ws-socket.js';
+import { ExtendVideoDocument, GenerationProgressDocument, type GenerationProgressSubscription } from './gql/graphql.ts';
+import { startStack, type Stack } from './helpers/stack.ts';
+import { RawSocket } from './helpers/ws-socket.ts';
 
 let stack: Stack;
 beforeAll(async () => {

@@ -12,8 +12,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
-import { authenticate } from '../../src/auth/api-keys.js';
-import { createDb } from '../../src/db/client.js';
+import { authenticate } from '../../src/auth/api-keys.ts';
+import { createDb } from '../../src/db/client.ts';
 
 const databaseUrl = process.env.DATABASE_URL!;
 const publicBaseUrl = process.env.PUBLIC_BASE_URL ?? 'http://127.0.0.1';

@@ -1,5 +1,5 @@
 /**
- * Preloaded into the server under test (`node --import tsx --import ./scripts/bench/probe.ts
+ * Preloaded into the server under test (`node --import ./scripts/bench/probe.ts
  * src/server.ts`): wraps `pg.Client.prototype.query`, the driver call behind `@prisma/adapter-pg`,
  * so the bench can count the SQL statements the real server sends. pg-boss shares the driver; its
  * statements (all in the `pgboss` schema) are not counted. The parent asks over the IPC channel:

@@ -7,7 +7,7 @@
  * scenarios 1 and 2: every Prisma read of the server and of scenario 1's baseline pays one of them.
  */
 import pg from 'pg';
-import { openDb } from '../../src/db/client.js';
+import { openDb } from '../../src/db/client.ts';
 
 export interface QueryCost {
   prismaFindFirstUs: number;

@@ -2,8 +2,8 @@
  * Scenarios 6 and 7 of `npm run bench`, against a server with the default polling settings and a
  * fake Segmind that takes `queueMs + processingMs` (5 s) per job.
  */
-import type { SimulatorHandle } from '../../src/upstream/simulator/index.js';
-import { median } from './lib.js';
+import type { SimulatorHandle } from '../../src/upstream/simulator/index.ts';
+import { median } from './lib.ts';
 
 const EXTEND = 'mutation Extend($input: ExtendVideoInput!) { extendVideo(input: $input) { __typename ... on ExtendVideoSuccess { generation { id } } } }';
 const UPDATED = 'subscription Updated($id: ID!) { generationUpdated(id: $id) { status video { url } } }';

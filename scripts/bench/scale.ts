@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
-import type { Db } from '../../src/db/client.js';
-import type { SimulatorHandle } from '../../src/upstream/simulator/index.js';
-import { rssMb, type Child } from './lib.js';
+import type { Db } from '../../src/db/client.ts';
+import type { SimulatorHandle } from '../../src/upstream/simulator/index.ts';
+import { rssMb, type Child } from './lib.ts';
 
 const EXTEND = 'mutation Extend($input: ExtendVideoInput!) { extendVideo(input: $input) { __typename ... on ExtendVideoSuccess { generation { id } } ... on Error { message } } }';
 

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KillablePostgres } from '../lib/killable-postgres.js';
-import type { RedisServer } from '../../test/helpers/redis.js';
+import type { KillablePostgres } from '../lib/killable-postgres.ts';
+import type { RedisServer } from '../../test/helpers/redis.ts';
 
 /** A tmpfs of its own for the videos, so that the run can fill it. Root only. */
 export async function mountSmallDisk(dir: string, size: string): Promise<{ unmount(): Promise<void> } | null> {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { Fault, SimRoute, SimulatorHandle } from '../../src/upstream/simulator/index.js';
-import { routeOfPath, startSimulator } from '../../src/upstream/simulator/index.js';
+import type { Fault, SimRoute, SimulatorHandle } from '../../src/upstream/simulator/index.ts';
+import { routeOfPath, startSimulator } from '../../src/upstream/simulator/index.ts';
 
 /**
  * Faults the fake injects, by route. A fault is queued on the route of the request that drew it, so

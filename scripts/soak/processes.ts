@@ -18,7 +18,7 @@ export interface ServerProcess {
 }
 
 function spawnServer(env: NodeJS.ProcessEnv): { child: ChildProcess; listening: Promise<string> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env: { ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['src/server.ts'], { env: { ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
   const listening = new Promise<string>((resolve, reject) => {
     let buffered = '';
     const onData = (chunk: Buffer) => {

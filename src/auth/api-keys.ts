@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import type { Db } from '../db/client.js';
+import type { Db } from '../db/client.ts';
 
 const PREFIX = 'xq_';
 

@@ -1,7 +1,7 @@
-import { OPTION_OF_FIELD } from './args.js';
-import { CliError } from './errors.js';
-import { clean } from './format.js';
-import type { CliExtendVideoMutation, ExtendVideoInput } from './gql/graphql.js';
+import { OPTION_OF_FIELD } from './args.ts';
+import { CliError } from './errors.ts';
+import { clean } from './format.ts';
+import type { CliExtendVideoMutation, ExtendVideoInput } from './gql/graphql.ts';
 
 type ExtendResult = CliExtendVideoMutation['extendVideo'];
 export type ExtendFailure = Exclude<ExtendResult, { __typename: 'ExtendVideoSuccess' }>;

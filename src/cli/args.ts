@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { UsageError } from './errors.js';
-import type { ExtendVideoInput, GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './gql/graphql.js';
+import { UsageError } from './errors.ts';
+import type { ExtendVideoInput, GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './gql/graphql.ts';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:4000/graphql';
 export const DEFAULT_HISTORY_SIZE = 20;

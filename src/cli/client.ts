@@ -1,7 +1,7 @@
-import { CliError, InterruptedError } from './errors.js';
-import { clean } from './format.js';
-import type { TypedDocumentString } from './gql/graphql.js';
-import { readSse } from './sse.js';
+import { CliError, InterruptedError } from './errors.ts';
+import { clean } from './format.ts';
+import type { TypedDocumentString } from './gql/graphql.ts';
+import { readSse } from './sse.ts';
 
 /** The CLI's own typed documents (src/cli/documents.graphql, compiled into ./gql). */
 export type Document<TResult, TVariables> = TypedDocumentString<TResult, TVariables>;
@@ -55,7 +55,9 @@ export class GraphQLClient {
   /** The endpoint as errors name it: no credentials, query or fragment. */
   readonly where: string;
 
-  constructor(private readonly options: ClientOptions) {
+  private readonly options: ClientOptions;
+  constructor(options: ClientOptions) {
+    this.options = options;
     this.where = `${options.endpoint.origin}${options.endpoint.pathname}`;
   }
 

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CliError, InterruptedError } from './errors.js';
+import { CliError, InterruptedError } from './errors.ts';
 
 export interface StoredVideo {
   url: string;

@@ -15,14 +15,20 @@ export type ErrorDetails = { type: string } & Record<string, unknown>;
 /** A failure the CLI reports on stderr (and on stdout with --json) before exiting non-zero. */
 export class CliError extends Error {
   override name = 'CliError';
+  readonly details: ErrorDetails;
+  readonly exitCode: number;
+  readonly retryable;
   constructor(
     message: string,
-    readonly details: ErrorDetails = { type: 'Error' },
-    readonly exitCode: number = EXIT.FAILURE,
+    details: ErrorDetails = { type: 'Error' },
+    exitCode: number = EXIT.FAILURE,
     /** True when trying again later may work (the connection dropped, the server was down). */
-    readonly retryable = false,
+    retryable = false,
   ) {
     super(message);
+    this.details = details;
+    this.exitCode = exitCode;
+    this.retryable = retryable;
   }
 }
 

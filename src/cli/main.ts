@@ -1,8 +1,8 @@
-import { parseCommand } from './args.js';
-import { extend } from './commands/extend.js';
-import { history } from './commands/history.js';
-import { CliError, EXIT } from './errors.js';
-import { createIo, secretsOf, type Io } from './io.js';
+import { parseCommand } from './args.ts';
+import { extend } from './commands/extend.ts';
+import { history } from './commands/history.ts';
+import { CliError, EXIT } from './errors.ts';
+import { createIo, secretsOf, type Io } from './io.ts';
 
 export interface Environment {
   env: NodeJS.ProcessEnv;

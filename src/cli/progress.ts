@@ -1,6 +1,6 @@
-import { clean, formatBytes, formatSeconds, truncate } from './format.js';
-import type { GenerationStateFragment } from './gql/graphql.js';
-import type { Terminal } from './io.js';
+import { clean, formatBytes, formatSeconds, truncate } from './format.ts';
+import type { GenerationStateFragment } from './gql/graphql.ts';
+import type { Terminal } from './io.ts';
 
 /** Shows where a generation is, then how far its download is. */
 export interface Progress {
@@ -50,7 +50,10 @@ class LineProgress implements Progress {
   private last = '';
   private announcedDownload = false;
 
-  constructor(private readonly out: Terminal) {}
+  private readonly out: Terminal;
+  constructor(out: Terminal) {
+    this.out = out;
+  }
 
   update(state: GenerationStateFragment): void {
     const key = `${state.status}/${state.upstreamStatus ?? ''}`;
@@ -78,7 +81,10 @@ class TtyProgress implements Progress {
   private timer: NodeJS.Timeout | undefined;
   private ended = false;
 
-  constructor(private readonly out: Terminal) {}
+  private readonly out: Terminal;
+  constructor(out: Terminal) {
+    this.out = out;
+  }
 
   update(state: GenerationStateFragment): void {
     if (this.ended) return;

@@ -1,4 +1,4 @@
-import { textWidth, truncate } from './format.js';
+import { textWidth, truncate } from './format.ts';
 
 export interface Column {
   header: string;

@@ -1,6 +1,6 @@
-import type { GraphQLClient } from './client.js';
-import { CliError, InterruptedError } from './errors.js';
-import { CliGenerationUpdatedDocument, type GenerationStateFragment } from './gql/graphql.js';
+import type { GraphQLClient } from './client.ts';
+import { CliError, InterruptedError } from './errors.ts';
+import { CliGenerationUpdatedDocument, type GenerationStateFragment } from './gql/graphql.ts';
 
 export const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
 

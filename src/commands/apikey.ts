@@ -1,11 +1,11 @@
 // First: a one-line refusal on a Node too old for what follows.
 import '../require-node.mjs';
 import { parseArgs } from 'node:util';
-import { createApiKey, listApiKeys, revokeApiKey, type ApiKeySummary } from '../auth/api-keys.js';
-import { loadConfig } from '../config.js';
-import { createDb } from '../db/client.js';
-import { openDatabase } from '../db/connect.js';
-import { createLogger } from '../logger.js';
+import { createApiKey, listApiKeys, revokeApiKey, type ApiKeySummary } from '../auth/api-keys.ts';
+import { loadConfig } from '../config.ts';
+import { createDb } from '../db/client.ts';
+import { openDatabase } from '../db/connect.ts';
+import { createLogger } from '../logger.ts';
 
 const USAGE = `Usage:
   npm run apikey:create -- --name <name>   create a key; it is printed once, as the last line

@@ -1,8 +1,8 @@
 // First: a one-line refusal on a Node too old for what follows.
 import '../require-node.mjs';
-import { loadConfig } from '../config.js';
-import { openDatabase } from '../db/connect.js';
-import { createLogger } from '../logger.js';
+import { loadConfig } from '../config.ts';
+import { openDatabase } from '../db/connect.ts';
+import { createLogger } from '../logger.ts';
 
 /** `npm run db:migrate`: applies pending migrations (the server also does this at start). */
 const config = loadConfig();

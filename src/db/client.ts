@@ -1,6 +1,6 @@
 import pg from 'pg';
-import { PrismaClient } from '../generated/prisma/client.js';
-import { ReleasingPrismaPg } from './adapter.js';
+import { PrismaClient } from '../generated/prisma/client.ts';
+import { ReleasingPrismaPg } from './adapter.ts';
 
 export type Db = PrismaClient;
 

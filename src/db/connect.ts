@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
-import { startEmbeddedPostgres, type EmbeddedOptions } from './embedded.js';
-import { migrate } from './migrate.js';
-import { isUnavailableError } from './unavailable.js';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { startEmbeddedPostgres, type EmbeddedOptions } from './embedded.ts';
+import { migrate } from './migrate.ts';
+import { isUnavailableError } from './unavailable.ts';
 
 /** DATABASE_URL names a PostgreSQL that cannot be reached at start: one line says what to check (never the password). */
 export class DatabaseUnreachableError extends Error {

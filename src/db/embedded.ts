@@ -7,7 +7,7 @@ import { arch, platform } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../logger.ts';
 
 const USER = 'postgres';
 const PASSWORD = 'extendql-embedded';

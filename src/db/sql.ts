@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { Prisma } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.ts';
 
 const TIMESTAMP = 1114;
 const NUMERIC = 1700;

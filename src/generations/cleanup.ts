@@ -1,9 +1,9 @@
-import type { Db } from '../db/client.js';
-import { HasExtensionsError, NotDeletableError, NotFoundError } from '../errors.js';
-import type { GenerationStatus, Prisma, VideoQuality } from '../generated/prisma/client.js';
-import type { Logger } from '../logger.js';
-import type { VideoStorage } from '../storage/storage.js';
-import { ACTIVE_STATUSES, isTerminal } from './lifecycle.js';
+import type { Db } from '../db/client.ts';
+import { HasExtensionsError, NotDeletableError, NotFoundError } from '../errors.ts';
+import type { GenerationStatus, Prisma, VideoQuality } from '../generated/prisma/client.ts';
+import type { Logger } from '../logger.ts';
+import type { VideoStorage } from '../storage/storage.ts';
+import { ACTIVE_STATUSES, isTerminal } from './lifecycle.ts';
 
 export interface CleanupDeps {
   db: Db;

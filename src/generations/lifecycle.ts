@@ -1,7 +1,7 @@
-import type { GenerationStatus } from '../generated/prisma/client.js';
-import { DownloadError, type DownloadErrorCode } from '../storage/download.js';
-import { StorageError } from '../storage/storage.js';
-import { UpstreamError, type UpstreamErrorCode } from '../upstream/segmind.js';
+import type { GenerationStatus } from '../generated/prisma/client.ts';
+import { DownloadError, type DownloadErrorCode } from '../storage/download.ts';
+import { StorageError } from '../storage/storage.ts';
+import { UpstreamError, type UpstreamErrorCode } from '../upstream/segmind.ts';
 
 /*
  * A generation's lifecycle: its states, and what decides each move.

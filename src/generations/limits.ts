@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { prismaTypes, timestampParam } from '../db/sql.js';
-import { InsufficientCreditsError, RateLimitedError } from '../errors.js';
-import { ACTIVE_STATUSES } from './lifecycle.js';
-import { estimatedCostUsd, type Quality } from './rules.js';
+import { prismaTypes, timestampParam } from '../db/sql.ts';
+import { InsufficientCreditsError, RateLimitedError } from '../errors.ts';
+import { ACTIVE_STATUSES } from './lifecycle.ts';
+import { estimatedCostUsd, type Quality } from './rules.ts';
 
 export interface KeyLimits {
   /** Generations one key may start per rolling minute. */

@@ -1,5 +1,5 @@
-import type { Generation, Video } from '../generated/prisma/client.js';
-import { knownErrorCode } from './lifecycle.js';
+import type { Generation, Video } from '../generated/prisma/client.ts';
+import { knownErrorCode } from './lifecycle.ts';
 
 /*
  * How a generation's stored columns are shown to clients, wherever they see it: the GraphQL

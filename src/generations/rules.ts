@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError } from '../errors.ts';
 
 /** Our enum names, mapped to the values Segmind's API takes. */
 export const QUALITY_UPSTREAM = { Q360P: '360p', Q540P: '540p', Q720P: '720p', Q1080P: '1080p' } as const;

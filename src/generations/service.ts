@@ -1,21 +1,21 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
-import type { Db } from '../db/client.js';
-import { inLockedTransaction, isForeignKeyViolation, isUniqueViolation, prepared, prismaTypes, timestampParam } from '../db/sql.js';
-import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotFoundError } from '../errors.js';
-import type { Generation } from '../generated/prisma/client.js';
-import type { JobQueue, SqlExecutor } from '../jobs/queue.js';
-import type { GenerationEvents } from './events.js';
-import { deleteGeneration } from './cleanup.js';
-import { KeyedMutex } from './keyed-mutex.js';
-import { ACTIVE_STATUSES } from './lifecycle.js';
-import { enforceKeyLimits, keyUsageToday, type KeyLimits, type KeyUsage } from './limits.js';
+import type { Db } from '../db/client.ts';
+import { inLockedTransaction, isForeignKeyViolation, isUniqueViolation, prepared, prismaTypes, timestampParam } from '../db/sql.ts';
+import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotFoundError } from '../errors.ts';
+import type { Generation } from '../generated/prisma/client.ts';
+import type { JobQueue, SqlExecutor } from '../jobs/queue.ts';
+import type { GenerationEvents } from './events.ts';
+import { deleteGeneration } from './cleanup.ts';
+import { KeyedMutex } from './keyed-mutex.ts';
+import { ACTIVE_STATUSES } from './lifecycle.ts';
+import { enforceKeyLimits, keyUsageToday, type KeyLimits, type KeyUsage } from './limits.ts';
 import { rm } from 'node:fs/promises';
-import type { VideoStorage } from '../storage/storage.js';
-import { extensionOf } from '../storage/video-types.js';
-import { DEFAULT_QUALITY, estimatedCostUsd, isSourceIdToLookUp, parseExtendVideoInput, type ExtendVideoParams } from './rules.js';
-import { receiveUpload, type ReceivedUpload } from './uploads.js';
+import type { VideoStorage } from '../storage/storage.ts';
+import { extensionOf } from '../storage/video-types.ts';
+import { DEFAULT_QUALITY, estimatedCostUsd, isSourceIdToLookUp, parseExtendVideoInput, type ExtendVideoParams } from './rules.ts';
+import { receiveUpload, type ReceivedUpload } from './uploads.ts';
 
 export interface GenerationServiceDeps {
   db: Db;
@@ -116,7 +116,10 @@ const executorOn = (client: pg.ClientBase): SqlExecutor => ({ executeSql: (text,
 export class GenerationService {
   private readonly keyTurns = new KeyedMutex();
 
-  constructor(private readonly deps: GenerationServiceDeps) {}
+  private readonly deps: GenerationServiceDeps;
+  constructor(deps: GenerationServiceDeps) {
+    this.deps = deps;
+  }
 
   /** A generation owned by the key, or null: another key's generations look exactly like missing ones. */
   async find(apiKeyId: string, id: string): Promise<Generation | null> {

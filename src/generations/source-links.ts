@@ -1,9 +1,9 @@
-import type { Config } from '../config.js';
-import type { Db } from '../db/client.js';
-import type { Generation } from '../generated/prisma/client.js';
-import type { Logger } from '../logger.js';
-import { urlHostScope } from '../net/host-scope.js';
-import type { VideoStorage } from '../storage/storage.js';
+import type { Config } from '../config.ts';
+import type { Db } from '../db/client.ts';
+import type { Generation } from '../generated/prisma/client.ts';
+import type { Logger } from '../logger.ts';
+import { urlHostScope } from '../net/host-scope.ts';
+import type { VideoStorage } from '../storage/storage.ts';
 
 /*
  * Which URL Segmind fetches when a generation extends one of our own videos (chaining) or an

@@ -4,11 +4,11 @@ import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidInputError } from '../errors.js';
-import { inspectMp4File, NotMp4Error } from '../storage/mp4.js';
-import type { VideoStorage } from '../storage/storage.js';
-import { contentTypeOf, type VideoContentType } from '../storage/video-types.js';
-import { SOURCE_VIDEO_MAX_BYTES, SourceVideoRules, type SourceVideo, type UploadedFile } from './rules.js';
+import { InvalidInputError } from '../errors.ts';
+import { inspectMp4File, NotMp4Error } from '../storage/mp4.ts';
+import type { VideoStorage } from '../storage/storage.ts';
+import { contentTypeOf, type VideoContentType } from '../storage/video-types.ts';
+import { SOURCE_VIDEO_MAX_BYTES, SourceVideoRules, type SourceVideo, type UploadedFile } from './rules.ts';
 
 /** An upload that passed every rule, still in a temporary file. */
 export interface ReceivedUpload {
@@ -24,14 +24,25 @@ export interface ReceivedUpload {
  * disk holds at most SOURCE_VIDEO_MAX_BYTES of it. Whoever spooled it removes `path`.
  */
 export class SpooledFile implements UploadedFile {
+  readonly name: string;
+  readonly type: string;
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
   constructor(
-    readonly name: string,
-    readonly type: string,
-    readonly path: string,
-    readonly size: number,
+    name: string,
+    type: string,
+    path: string,
+    size: number,
     /** Of the whole file; meaningful only when `complete`. */
-    readonly sha256: string,
-  ) {}
+    sha256: string,
+  ) {
+    this.name = name;
+    this.type = type;
+    this.path = path;
+    this.size = size;
+    this.sha256 = sha256;
+  }
 
   /** Whether every byte is on disk (the file is not over the source limit). */
   get complete(): boolean {

@@ -1,16 +1,16 @@
-import { inSpan } from '../telemetry.js';
-import type { Db } from '../db/client.js';
-import type { Generation } from '../generated/prisma/client.js';
-import type { StepOutcome } from '../jobs/queue.js';
-import type { Logger } from '../logger.js';
-import { discardKeptDownload, downloadVideo, type DownloadedVideo } from '../storage/download.js';
-import type { VideoStorage } from '../storage/storage.js';
-import { UpstreamError, type SegmindClient, type UpstreamJobStatus, type UpstreamMetrics } from '../upstream/segmind.js';
-import type { GenerationEvents } from './events.js';
-import { ACTIVE_STATUSES, atDeadline, backoffMs, isStepError, judge, maxBackoffMs, planRetry, type GenerationErrorCode, type StepError, type StepFailure } from './lifecycle.js';
-import { toSegmindRequest } from './rules.js';
+import { inSpan } from '../telemetry.ts';
+import type { Db } from '../db/client.ts';
+import type { Generation } from '../generated/prisma/client.ts';
+import type { StepOutcome } from '../jobs/queue.ts';
+import type { Logger } from '../logger.ts';
+import { discardKeptDownload, downloadVideo, type DownloadedVideo } from '../storage/download.ts';
+import type { VideoStorage } from '../storage/storage.ts';
+import { UpstreamError, type SegmindClient, type UpstreamJobStatus, type UpstreamMetrics } from '../upstream/segmind.ts';
+import type { GenerationEvents } from './events.ts';
+import { ACTIVE_STATUSES, atDeadline, backoffMs, isStepError, judge, maxBackoffMs, planRetry, type GenerationErrorCode, type StepError, type StepFailure } from './lifecycle.ts';
+import { toSegmindRequest } from './rules.ts';
 
-export { backoffMs, type StepFailure } from './lifecycle.js';
+export { backoffMs, type StepFailure } from './lifecycle.ts';
 
 export interface WorkerDeps {
   db: Db;
@@ -51,7 +51,10 @@ const SAVE_REQUEST_ID_MS = { min: 60_000, max: 30 * 60_000 };
  * the rules for failures and the deadline are in ./lifecycle.ts.
  */
 export class GenerationWorker {
-  constructor(private readonly deps: WorkerDeps) {}
+  private readonly deps: WorkerDeps;
+  constructor(deps: WorkerDeps) {
+    this.deps = deps;
+  }
 
   /**
    * Generations that are unfinished but have not changed for `quietMs`: their step was lost

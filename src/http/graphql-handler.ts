@@ -1,20 +1,20 @@
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import { authenticate } from '../auth/api-keys.js';
-import type { Config } from '../config.js';
-import type { RequestContext, ServerContext } from '../context.js';
-import { graphiqlOptions, renderGraphiQLPage } from '../graphiql.js';
-import type { Logger } from '../logger.js';
-import { SubscriptionSlots } from '../realtime/subscription-slots.js';
-import { schema } from '../schema/index.js';
-import type { Core } from '../start/core.js';
-import { useTracing } from '../telemetry.js';
-import { useEntityLimits } from './entities.js';
-import { streamingUploadsFor } from './multipart.js';
-import { NotReady, useReadiness } from './readiness.js';
-import { requestIdOf } from './request-id.js';
-import { useRequestMetrics } from './request-metrics.js';
-import { MAX_OPERATION_COST, securityPlugins, useBodyLimit } from './security.js';
-import { maskedErrors, useMetricsToken, useStatusOnlyWithoutData, yogaLogging } from './yoga.js';
+import { authenticate } from '../auth/api-keys.ts';
+import type { Config } from '../config.ts';
+import type { RequestContext, ServerContext } from '../context.ts';
+import { graphiqlOptions, renderGraphiQLPage } from '../graphiql.ts';
+import type { Logger } from '../logger.ts';
+import { SubscriptionSlots } from '../realtime/subscription-slots.ts';
+import { schema } from '../schema/index.ts';
+import type { Core } from '../start/core.ts';
+import { useTracing } from '../telemetry.ts';
+import { useEntityLimits } from './entities.ts';
+import { streamingUploadsFor } from './multipart.ts';
+import { NotReady, useReadiness } from './readiness.ts';
+import { requestIdOf } from './request-id.ts';
+import { useRequestMetrics } from './request-metrics.ts';
+import { MAX_OPERATION_COST, securityPlugins, useBodyLimit } from './security.ts';
+import { maskedErrors, useMetricsToken, useStatusOnlyWithoutData, yogaLogging } from './yoga.ts';
 
 export type GraphQLHandler = YogaServerInstance<ServerContext, RequestContext>;
 

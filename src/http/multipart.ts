@@ -3,8 +3,8 @@ import { rm } from 'node:fs/promises';
 import { finished, type Readable, Transform } from 'node:stream';
 import { Busboy, type BusboyFileStream } from '@fastify/busboy';
 import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
-import type { ServerContext } from '../context.js';
-import { spoolToFile, type SpooledFile } from '../generations/uploads.js';
+import type { ServerContext } from '../context.ts';
+import { spoolToFile, type SpooledFile } from '../generations/uploads.ts';
 
 /** How long a client refused for too many uploads at once is asked to wait. */
 const UPLOAD_RETRY_AFTER_SECONDS = 5;
@@ -17,7 +17,10 @@ export class UploadSlots {
   private total = 0;
   private readonly perKey = new Map<string, number>();
 
-  constructor(private readonly limits: { total: number; perKey: number }) {}
+  private readonly limits: { total: number; perKey: number };
+  constructor(limits: { total: number; perKey: number }) {
+    this.limits = limits;
+  }
 
   /** A release function, or the limit that is reached. */
   acquire(key: string): { release: () => void } | { refused: string } {
@@ -60,7 +63,10 @@ class RequestUploads {
   private readonly files: { source: BusboyFileStream; spooled: Promise<SpooledFile> }[] = [];
   private disposed: Promise<void> | null = null;
 
-  constructor(private readonly release: () => void) {}
+  private readonly release: () => void;
+  constructor(release: () => void) {
+    this.release = release;
+  }
 
   add(source: BusboyFileStream, spooled: Promise<SpooledFile>) {
     spooled.catch(() => {});

@@ -1,5 +1,5 @@
 import { useReadinessCheck, type Plugin } from 'graphql-yoga';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../logger.ts';
 
 /** A dependency that must work for this process to serve requests. */
 export interface ReadinessCheck {
@@ -16,8 +16,10 @@ export interface ReadinessCheck {
 /** A dependency that answers, but in a state that keeps this process from being ready. */
 export class NotReady extends Error {
   override name = 'NotReady';
-  constructor(readonly state: string) {
+  readonly state: string;
+  constructor(state: string) {
     super(state);
+    this.state = state;
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../logger.ts';
 
 /** A request id a caller (a gateway, a load balancer) may pass along: short and log-safe. */
 const ACCEPTED_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -1,6 +1,6 @@
 import { createCounter, createHistogram, usePrometheus, type FillLabelsFnParams } from '@graphql-yoga/plugin-prometheus';
 import type { Plugin } from 'graphql-yoga';
-import type { Metrics } from '../metrics.js';
+import type { Metrics } from '../metrics.ts';
 
 /** Distinct operation names labelled per process; later ones are counted as `other`. */
 export const MAX_OPERATION_NAME_LABELS = 100;

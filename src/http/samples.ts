@@ -8,9 +8,9 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Logger } from '../logger.js';
-import { runFfmpeg } from '../upstream/simulator/mp4.js';
-import { parseRange } from './videos.js';
+import type { Logger } from '../logger.ts';
+import { runFfmpeg } from '../upstream/simulator/mp4.ts';
+import { parseRange } from './videos.ts';
 
 export const SAMPLE_PATH = '/samples/beach.mp4';
 const WIDTH = 640;

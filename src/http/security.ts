@@ -2,7 +2,7 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { OneExtendVideoPerOperation } from '../schema/operation-rules.js';
+import { OneExtendVideoPerOperation } from '../schema/operation-rules.ts';
 
 /** The most an operation may cost (armor's measure: fields, weighted by depth). */
 export const MAX_OPERATION_COST = 5000;

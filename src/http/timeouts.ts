@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
-import type { Config } from '../config.js';
+import type { Config } from '../config.ts';
 
 /**
  * Node's own bounds for the HTTP server: headers within `headersTimeoutMs`, a whole request

@@ -1,7 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { ByteRange, VideoStorage } from '../storage/storage.js';
-import { extensionOf } from '../storage/video-types.js';
+import type { ByteRange, VideoStorage } from '../storage/storage.ts';
+import { extensionOf } from '../storage/video-types.ts';
 
 export interface VideoRecord {
   storageKey: string;

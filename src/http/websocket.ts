@@ -4,9 +4,9 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { Context as SocketContext, SubscribePayload } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import type { ApiKeyIdentity } from '../auth/api-keys.js';
-import type { RequestContext, ServerContext } from '../context.js';
-import type { Logger } from '../logger.js';
+import type { ApiKeyIdentity } from '../auth/api-keys.ts';
+import type { RequestContext, ServerContext } from '../context.ts';
+import type { Logger } from '../logger.ts';
 
 export interface WebSocketOptions {
   /** Largest message read (MAX_REQUEST_BYTES, as for HTTP bodies); a larger one closes the socket with 1009. */

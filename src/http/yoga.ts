@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { GraphQLError, type ExecutionResult } from 'graphql';
 import { createGraphQLError, maskError, type Plugin, type YogaLogger, type YogaServerOptions } from 'graphql-yoga';
-import { isUnavailableError, RETRY_AFTER_SECONDS } from '../db/unavailable.js';
-import type { Logger } from '../logger.js';
+import { isUnavailableError, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
+import type { Logger } from '../logger.ts';
 
 /**
  * yoga's log lines, through our logger. Errors that are not the client's (masked ones) are logged

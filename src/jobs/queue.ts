@@ -1,6 +1,6 @@
 import { PgBoss, type Db as BossDb } from 'pg-boss';
-import { isUnavailableError } from '../db/unavailable.js';
-import type { Logger } from '../logger.js';
+import { isUnavailableError } from '../db/unavailable.ts';
+import type { Logger } from '../logger.ts';
 
 /** One queue: each job advances one generation by one step (submit, poll, or copy). */
 export const GENERATION_QUEUE = 'extend-video';
@@ -28,10 +28,15 @@ export type SqlExecutor = BossDb;
  * server or worker processes share the queue.
  */
 export class JobQueue {
+  private readonly boss: PgBoss;
+  private readonly logger: Logger;
   private constructor(
-    private readonly boss: PgBoss,
-    private readonly logger: Logger,
-  ) {}
+    boss: PgBoss,
+    logger: Logger,
+  ) {
+    this.boss = boss;
+    this.logger = logger;
+  }
 
   static async start(
     databaseUrl: string,

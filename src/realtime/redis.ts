@@ -1,6 +1,6 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Redis } from 'ioredis';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../logger.ts';
 
 /** What createPubSub needs of an event target. */
 export type PubSubEventTarget = ReturnType<typeof createRedisEventTarget>;

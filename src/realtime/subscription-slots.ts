@@ -6,7 +6,10 @@
 export class SubscriptionSlots {
   private readonly open = new Map<string, number>();
 
-  constructor(readonly maxPerKey: number) {}
+  readonly maxPerKey: number;
+  constructor(maxPerKey: number) {
+    this.maxPerKey = maxPerKey;
+  }
 
   /** Takes a slot for `keyId`: its release function (idempotent), or null when the key holds `maxPerKey` already. */
   take(keyId: string): (() => void) | null {

@@ -6,11 +6,11 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
-import type { AuthenticatedContext, Context } from '../context.js';
-import type { UploadedFile } from '../generations/rules.js';
-import type PrismaTypes from '../generated/pothos-prisma-types.js';
-import { getDatamodel } from '../generated/pothos-prisma-types.js';
-import { decodeArgumentId } from './generation-ids.js';
+import type { AuthenticatedContext, Context } from '../context.ts';
+import type { UploadedFile } from '../generations/rules.ts';
+import type PrismaTypes from '../generated/pothos-prisma-types.ts';
+import { getDatamodel } from '../generated/pothos-prisma-types.ts';
+import { decodeArgumentId } from './generation-ids.ts';
 
 export const builder = new SchemaBuilder<{
   Context: Context;

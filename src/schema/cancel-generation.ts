@@ -1,7 +1,7 @@
-import { NotCancelableError, NotFoundError } from '../errors.js';
-import type { Generation as GenerationRow } from '../generated/prisma/client.js';
-import { builder } from './builder.js';
-import { Generation, withGenerationId } from './generation.js';
+import { NotCancelableError, NotFoundError } from '../errors.ts';
+import type { Generation as GenerationRow } from '../generated/prisma/client.ts';
+import { builder } from './builder.ts';
+import { Generation, withGenerationId } from './generation.ts';
 
 const CancelGenerationSuccess = builder.objectRef<{ generation: GenerationRow }>('CancelGenerationSuccess').implement({
   fields: (t) => ({ generation: t.field({ type: Generation, resolve: (result) => result.generation }) }),

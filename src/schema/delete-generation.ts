@@ -1,7 +1,7 @@
-import { HasExtensionsError, NotDeletableError, NotFoundError } from '../errors.js';
-import { builder } from './builder.js';
-import { Generation, withGenerationId } from './generation.js';
-import { givenId } from './generation-ids.js';
+import { HasExtensionsError, NotDeletableError, NotFoundError } from '../errors.ts';
+import { builder } from './builder.ts';
+import { Generation, withGenerationId } from './generation.ts';
+import { givenId } from './generation-ids.ts';
 
 const DeleteGenerationSuccess = builder.objectRef<{ deletedId: string }>('DeleteGenerationSuccess').implement({
   fields: (t) => ({ deletedId: t.exposeID('deletedId', { description: 'The id of the generation that is gone' }) }),

@@ -1,6 +1,6 @@
-import { GENERATION_ERROR_CODES, UNKNOWN_ERROR_CODE } from '../generations/lifecycle.js';
-import { MOTION_UPSTREAM, OUTPUT_SIZE, QUALITY_UPSTREAM, STYLE_UPSTREAM } from '../generations/rules.js';
-import { builder } from './builder.js';
+import { GENERATION_ERROR_CODES, UNKNOWN_ERROR_CODE } from '../generations/lifecycle.ts';
+import { MOTION_UPSTREAM, OUTPUT_SIZE, QUALITY_UPSTREAM, STYLE_UPSTREAM } from '../generations/rules.ts';
+import { builder } from './builder.ts';
 
 const valuesOf = <K extends string>(record: Record<K, unknown>, describe: (key: K) => string) =>
   Object.fromEntries(Object.keys(record).map((key) => [key, { description: describe(key as K) }])) as Record<K, { description: string }>;

@@ -1,6 +1,6 @@
-import { HasExtensionsError, IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotDeletableError, NotFoundError, RateLimitedError } from '../errors.js';
-import { GenerationStatus } from './enums.js';
-import { builder } from './builder.js';
+import { HasExtensionsError, IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotDeletableError, NotFoundError, RateLimitedError } from '../errors.ts';
+import { GenerationStatus } from './enums.ts';
+import { builder } from './builder.ts';
 
 export const ErrorInterface = builder.interfaceRef<Error>('Error').implement({
   description: 'Every typed error. Clients can switch on __typename for the specific kinds.',

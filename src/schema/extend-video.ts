@@ -1,8 +1,8 @@
-import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotFoundError, RateLimitedError } from '../errors.js';
-import type { Generation as GenerationRow } from '../generated/prisma/client.js';
-import { builder } from './builder.js';
-import { MotionMode, VideoQuality, VideoStyle } from './enums.js';
-import { Generation, rowAnswering, withGenerationId } from './generation.js';
+import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotFoundError, RateLimitedError } from '../errors.ts';
+import type { Generation as GenerationRow } from '../generated/prisma/client.ts';
+import { builder } from './builder.ts';
+import { MotionMode, VideoQuality, VideoStyle } from './enums.ts';
+import { Generation, rowAnswering, withGenerationId } from './generation.ts';
 
 export const ExtendVideoInput = builder.inputType('ExtendVideoInput', {
   description: 'What to extend and how. Give exactly one of videoUrl, sourceGenerationId and video.',

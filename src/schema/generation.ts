@@ -1,14 +1,14 @@
 import { decodeGlobalID, resolveNodes } from '@pothos/plugin-relay';
 import { GraphQLError, isObjectType } from 'graphql';
-import { HasExtensionsError, NotCancelableError, NotDeletableError, NotFoundError } from '../errors.js';
-import type { AuthenticatedContext } from '../context.js';
-import { estimatedCostUsd } from '../generations/rules.js';
-import { isTerminal } from '../generations/lifecycle.js';
-import { publicCost, publicError, publicRetry, type PublicError, type PublicRetry } from '../generations/public-view.js';
-import { holdingSlot } from '../realtime/subscription-slots.js';
-import { builder } from './builder.js';
-import { decodeArgumentId, givenId, namesNothing, type GenerationGlobalId } from './generation-ids.js';
-import { GenerationErrorCode, GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './enums.js';
+import { HasExtensionsError, NotCancelableError, NotDeletableError, NotFoundError } from '../errors.ts';
+import type { AuthenticatedContext } from '../context.ts';
+import { estimatedCostUsd } from '../generations/rules.ts';
+import { isTerminal } from '../generations/lifecycle.ts';
+import { publicCost, publicError, publicRetry, type PublicError, type PublicRetry } from '../generations/public-view.ts';
+import { holdingSlot } from '../realtime/subscription-slots.ts';
+import { builder } from './builder.ts';
+import { decodeArgumentId, givenId, namesNothing, type GenerationGlobalId } from './generation-ids.ts';
+import { GenerationErrorCode, GenerationStatus, MotionMode, VideoQuality, VideoStyle } from './enums.ts';
 
 /**
  * Runs `fn` with the raw id behind a client's ID (a globalID argument), and names the generation

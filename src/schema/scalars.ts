@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { DateTimeISOResolver } from 'graphql-scalars';
-import { isUploadedFile } from '../generations/rules.js';
-import { builder } from './builder.js';
+import { isUploadedFile } from '../generations/rules.ts';
+import { builder } from './builder.ts';
 
 // graphql-scalars' RFC 3339 date-time, named DateTime here: it refuses what is not a real date-time
 // (2026-02-30, "yesterday") in variables and literals alike, and serializes Dates as ISO 8601 strings.

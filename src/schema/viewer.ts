@@ -1,10 +1,10 @@
-import { InvalidInputError, NotFoundError } from '../errors.js';
-import type { KeyLimits, KeyUsage } from '../generations/limits.js';
-import { utcDayStart } from '../generations/limits.js';
-import { builder } from './builder.js';
-import { VideoQuality } from './enums.js';
-import { ExtendVideoInput } from './extend-video.js';
-import { withGenerationId } from './generation.js';
+import { InvalidInputError, NotFoundError } from '../errors.ts';
+import type { KeyLimits, KeyUsage } from '../generations/limits.ts';
+import { utcDayStart } from '../generations/limits.ts';
+import { builder } from './builder.ts';
+import { VideoQuality } from './enums.ts';
+import { ExtendVideoInput } from './extend-video.ts';
+import { withGenerationId } from './generation.ts';
 
 const ApiKeyLimits = builder.objectRef<KeyLimits>('ApiKeyLimits').implement({
   description: 'The per-key limits this server enforces (the same for every key).',

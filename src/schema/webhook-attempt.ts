@@ -1,5 +1,5 @@
-import { builder } from './builder.js';
-import { Generation } from './generation.js';
+import { builder } from './builder.ts';
+import { Generation } from './generation.ts';
 
 export const WebhookAttempt = builder.prismaObject('WebhookAttempt', {
   description: "One try at POSTing a generation to its callbackUrl. Failed tries are retried with backoff; every try is kept.",

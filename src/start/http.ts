@@ -1,17 +1,17 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { authenticate } from '../auth/api-keys.js';
-import type { Config } from '../config.js';
-import { sourceReachProblem } from '../generations/source-links.js';
-import { createGraphQLHandler, type GraphQLHandler } from '../http/graphql-handler.js';
-import { trackRequest } from '../http/request-id.js';
-import { createSampleHandler } from '../http/samples.js';
-import { bodyLimitExceeded, isMultipart } from '../http/security.js';
-import { limitBodyTime, serverTimeouts } from '../http/timeouts.js';
-import { createVideoHandler } from '../http/videos.js';
-import { attachWebSocket } from '../http/websocket.js';
-import type { Lifecycle } from '../lifecycle.js';
-import type { Core } from './core.js';
+import { authenticate } from '../auth/api-keys.ts';
+import type { Config } from '../config.ts';
+import { sourceReachProblem } from '../generations/source-links.ts';
+import { createGraphQLHandler, type GraphQLHandler } from '../http/graphql-handler.ts';
+import { trackRequest } from '../http/request-id.ts';
+import { createSampleHandler } from '../http/samples.ts';
+import { bodyLimitExceeded, isMultipart } from '../http/security.ts';
+import { limitBodyTime, serverTimeouts } from '../http/timeouts.ts';
+import { createVideoHandler } from '../http/videos.ts';
+import { attachWebSocket } from '../http/websocket.ts';
+import type { Lifecycle } from '../lifecycle.ts';
+import type { Core } from './core.ts';
 
 export interface Http {
   url: string;

@@ -1,9 +1,9 @@
-import type { Config } from '../config.js';
-import { startRetentionSweep } from '../generations/cleanup.js';
-import { submitSourceUrls } from '../generations/source-links.js';
-import { GenerationWorker } from '../generations/worker.js';
-import type { Lifecycle } from '../lifecycle.js';
-import type { Core } from './core.js';
+import type { Config } from '../config.ts';
+import { startRetentionSweep } from '../generations/cleanup.ts';
+import { submitSourceUrls } from '../generations/source-links.ts';
+import { GenerationWorker } from '../generations/worker.ts';
+import type { Lifecycle } from '../lifecycle.ts';
+import type { Core } from './core.ts';
 
 /** Works the job queue in this process: generation steps, webhooks and the sweeps. */
 export async function startWorker(config: Config, core: Core, lifecycle: Lifecycle): Promise<void> {

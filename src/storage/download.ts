@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
-import { inspectMp4File, NotMp4Error, type Mp4Info } from './mp4.js';
-import { asStorageError, StorageError, type VideoStorage } from './storage.js';
+import { inspectMp4File, NotMp4Error, type Mp4Info } from './mp4.ts';
+import { asStorageError, StorageError, type VideoStorage } from './storage.ts';
 
 export interface DownloadedVideo extends Mp4Info {
   byteSize: number;
@@ -25,13 +25,17 @@ export type DownloadErrorCode =
 export class DownloadError extends Error {
   override readonly name = 'DownloadError';
 
+  readonly code: DownloadErrorCode;
+  readonly httpStatus?: number;
   constructor(
     message: string,
-    readonly code: DownloadErrorCode,
-    readonly httpStatus?: number,
+    code: DownloadErrorCode,
+    httpStatus?: number,
     options?: ErrorOptions,
   ) {
     super(message, options);
+    this.code = code;
+    this.httpStatus = httpStatus;
   }
 }
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { Config } from '../config.js';
-import { LocalVideoStorage, type VideoStorage } from './storage.js';
+import type { Config } from '../config.ts';
+import { LocalVideoStorage, type VideoStorage } from './storage.ts';
 
 export interface ConfiguredStorage {
   storage: VideoStorage;
@@ -18,7 +18,7 @@ export async function createVideoStorage(config: Pick<Config, 's3' | 'dataDir' |
   if (!s3) {
     return { storage: new LocalVideoStorage(config.storageDir), description: { kind: 'local', dir: config.storageDir }, close: () => {} };
   }
-  const { S3VideoStorage } = await import('./s3.js');
+  const { S3VideoStorage } = await import('./s3.ts');
   const storage = new S3VideoStorage({
     bucket: s3.bucket,
     region: s3.region,

@@ -3,8 +3,8 @@ import { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { contentTypeOfKey } from './video-types.js';
-import { assertValidByteRange, assertValidKey, StorageError, type ByteRange, type StoredObject, type VideoStorage } from './storage.js';
+import { contentTypeOfKey } from './video-types.ts';
+import { assertValidByteRange, assertValidKey, StorageError, type ByteRange, type StoredObject, type VideoStorage } from './storage.ts';
 
 export interface S3StorageOptions {
   bucket: string;

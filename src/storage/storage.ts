@@ -87,7 +87,9 @@ function isNotFound(err: unknown): boolean {
 export class LocalVideoStorage implements VideoStorage {
   private readonly tmp: string;
 
-  constructor(private readonly rootDir: string) {
+  private readonly rootDir: string;
+  constructor(rootDir: string) {
+    this.rootDir = rootDir;
     this.tmp = join(rootDir, '.tmp');
   }
 

@@ -7,11 +7,18 @@ export class CircuitBreaker {
   private openedAt: number | null = null;
   private trialInFlight = false;
 
+  private readonly threshold: number;
+  private readonly cooldownMs: number;
+  private readonly now: () => number;
   constructor(
-    private readonly threshold: number,
-    private readonly cooldownMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
+    threshold: number,
+    cooldownMs: number,
+    now: () => number = Date.now,
+  ) {
+    this.threshold = threshold;
+    this.cooldownMs = cooldownMs;
+    this.now = now;
+  }
 
   get state(): 'closed' | 'open' | 'half-open' {
     if (this.openedAt === null) return 'closed';

@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.js';
+import type { Logger } from '../logger.ts';
 
 /**
  * Segmind's balance, read at most once per `ttlMs` so that accepting a request costs no upstream
@@ -10,11 +10,18 @@ export class CreditGauge {
   private reserved = 0;
   private refreshing: Promise<void> | null = null;
 
+  private readonly read: () => Promise<number>;
+  private readonly logger: Logger;
+  private readonly ttlMs;
   constructor(
-    private readonly read: () => Promise<number>,
-    private readonly logger: Logger,
-    private readonly ttlMs = 15_000,
-  ) {}
+    read: () => Promise<number>,
+    logger: Logger,
+    ttlMs = 15_000,
+  ) {
+    this.read = read;
+    this.logger = logger;
+    this.ttlMs = ttlMs;
+  }
 
   /** The spendable balance in USD, or null when it could not be read (upstream then decides). */
   async available(): Promise<number | null> {

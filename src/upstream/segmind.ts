@@ -1,8 +1,8 @@
 import { SpanKind } from '@opentelemetry/api';
-import { inSpan } from '../telemetry.js';
+import { inSpan } from '../telemetry.ts';
 import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
-import type { SegmindRequest } from '../generations/rules.js';
-import { CircuitBreaker } from './circuit.js';
+import type { SegmindRequest } from '../generations/rules.ts';
+import { CircuitBreaker } from './circuit.ts';
 
 export const MODEL = 'pixverse-5-extend';
 
@@ -41,11 +41,24 @@ const STATUS_CODES: Record<number, { code: UpstreamErrorCode; retryable: boolean
 
 export class UpstreamError extends Error {
   override name = 'UpstreamError';
+  readonly code: UpstreamErrorCode;
+  readonly retryable: boolean;
+  readonly options: {
+      status?: number;
+      /** Segmind's own words, when it gave any. */
+      upstreamMessage?: string;
+      /** From x-rate-limit-reset-at-utc on a 429. */
+      retryAt?: Date;
+      /** False when the request may have reached Segmind (a timeout or a reset after sending). */
+      certainlyNotReceived?: boolean;
+      /** A v2 job that ran and failed (422 with status FAILED), as opposed to a refused request. */
+      failedJob?: { error: string; metrics: UpstreamMetrics };
+    };
   constructor(
     message: string,
-    readonly code: UpstreamErrorCode,
-    readonly retryable: boolean,
-    readonly options: {
+    code: UpstreamErrorCode,
+    retryable: boolean,
+    options: {
       status?: number;
       /** Segmind's own words, when it gave any. */
       upstreamMessage?: string;
@@ -58,6 +71,9 @@ export class UpstreamError extends Error {
     } = {},
   ) {
     super(options.upstreamMessage ? `${message}: ${options.upstreamMessage}` : message);
+    this.code = code;
+    this.retryable = retryable;
+    this.options = options;
   }
   get status() {
     return this.options.status;
@@ -117,7 +133,9 @@ export class SegmindClient {
   private readonly agent: Dispatcher;
   readonly circuit: CircuitBreaker;
 
-  constructor(private readonly options: SegmindClientOptions) {
+  private readonly options: SegmindClientOptions;
+  constructor(options: SegmindClientOptions) {
+    this.options = options;
     this.circuit = new CircuitBreaker(options.circuitThreshold ?? 5, options.circuitCooldownMs ?? 30_000);
     this.agent = new Agent({
       connectTimeout: Math.min(options.timeoutMs, 10_000),

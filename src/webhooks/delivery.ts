@@ -1,12 +1,12 @@
 import { Agent, fetch } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
-import type { Db } from '../db/client.js';
-import type { Generation, Video } from '../generated/prisma/client.js';
-import { publicCost, publicError, publicVideo } from '../generations/public-view.js';
-import type { JobQueue } from '../jobs/queue.js';
-import type { Logger } from '../logger.js';
-import { hostIsAllowed, hostOf, isBlockedAddressError, publicOnlyConnector } from '../net/address-policy.js';
-import { SIGNATURE_HEADER, signWebhook } from './signature.js';
+import type { Db } from '../db/client.ts';
+import type { Generation, Video } from '../generated/prisma/client.ts';
+import { publicCost, publicError, publicVideo } from '../generations/public-view.ts';
+import type { JobQueue } from '../jobs/queue.ts';
+import type { Logger } from '../logger.ts';
+import { hostIsAllowed, hostOf, isBlockedAddressError, publicOnlyConnector } from '../net/address-policy.ts';
+import { SIGNATURE_HEADER, signWebhook } from './signature.ts';
 
 export interface WebhookDeps {
   db: Db;
@@ -66,7 +66,9 @@ export class WebhookDeliverer {
    */
   private readonly agent: Agent;
 
-  constructor(private readonly deps: WebhookDeps) {
+  private readonly deps: WebhookDeps;
+  constructor(deps: WebhookDeps) {
+    this.deps = deps;
     const timeoutMs = Math.min(deps.timeoutMs, 10_000);
     this.agent = new Agent({ connect: deps.allowPrivateNetworks ? { timeout: timeoutMs } : publicOnlyConnector({ timeoutMs }) });
   }

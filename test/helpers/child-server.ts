@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { buildHTTPExecutor } from '@graphql-tools/executor-http';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import type { ExecutionResult } from 'graphql';
-import { createTestDatabase } from './stack.js';
+import { createTestDatabase } from './stack.ts';
 
 /** The project root: the child runs `src/server.ts` from here, as `npm start` would. */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -35,7 +35,7 @@ export interface ChildServer {
 const running = new Set<ChildProcess>();
 
 /**
- * Starts `node --import tsx src/server.ts` with exactly the given environment (plus PATH and HOME),
+ * Starts `node src/server.ts` with exactly the given environment (plus PATH and HOME),
  * and waits for the "extendql is listening" log line.
  */
 export async function startChildServer(
@@ -43,7 +43,7 @@ export async function startChildServer(
   options: { startTimeoutMs?: number; entry?: 'src/server.ts' | 'src/worker.ts' } = {},
 ): Promise<ChildServer> {
   const entry = options.entry ?? 'src/server.ts';
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, [entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

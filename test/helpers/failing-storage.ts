@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { asStorageError, type ByteRange, type StoredObject, type VideoStorage } from '../../src/storage/storage.js';
+import { asStorageError, type ByteRange, type StoredObject, type VideoStorage } from '../../src/storage/storage.ts';
 
 /**
  * A real storage whose next puts fail the way a full disk fails (ENOSPC, or another errno), for
@@ -10,10 +10,15 @@ export class FailingStorage implements VideoStorage {
   puts = 0;
   private failuresLeft = 0;
 
+  private readonly inner: VideoStorage;
+  private readonly errno;
   constructor(
-    private readonly inner: VideoStorage,
-    private readonly errno = 'ENOSPC',
-  ) {}
+    inner: VideoStorage,
+    errno = 'ENOSPC',
+  ) {
+    this.inner = inner;
+    this.errno = errno;
+  }
 
   failNextPuts(times: number): void {
     this.failuresLeft = times;

@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startKillablePostgres as startCluster } from '../../scripts/lib/killable-postgres.js';
+import { startKillablePostgres as startCluster } from '../../scripts/lib/killable-postgres.ts';
 
 export interface KillablePostgres {
   /** Connection string of a database of its own. */

@@ -1,7 +1,7 @@
 import dc from 'node:diagnostics_channel';
 import dns from 'node:dns';
 import type { Socket } from 'node:net';
-import { hostScope } from '../../src/net/host-scope.js';
+import { hostScope } from '../../src/net/host-scope.ts';
 
 export interface OutboundGuard {
   /** Public host names something in this process tried to resolve; each was refused before any DNS query. */

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApiKey } from '../../src/auth/api-keys.js';
-import { createDb, type Db } from '../../src/db/client.js';
-import { startSimulator, type SimulatorHandle } from '../../src/upstream/simulator/index.js';
-import { createFreshDatabase, killAllChildServers } from './child-server.js';
-import { startRedis, stopAllRedis, type RedisServer } from './redis.js';
+import { createApiKey } from '../../src/auth/api-keys.ts';
+import { createDb, type Db } from '../../src/db/client.ts';
+import { startSimulator, type SimulatorHandle } from '../../src/upstream/simulator/index.ts';
+import { createFreshDatabase, killAllChildServers } from './child-server.ts';
+import { startRedis, stopAllRedis, type RedisServer } from './redis.ts';
 
 /**
  * What several server processes share, as when deployed side by side: a fake Segmind, a

@@ -1,4 +1,4 @@
-import { TERMINAL_STATUSES } from '../../src/generations/lifecycle.js';
+import { TERMINAL_STATUSES } from '../../src/generations/lifecycle.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,11 +10,11 @@ import type { ExecutionResult } from 'graphql';
 import pg from 'pg';
 import { pino } from 'pino';
 import { inject } from 'vitest';
-import { startApp, type App } from '../../src/app.js';
-import { createApiKey } from '../../src/auth/api-keys.js';
-import { loadConfig, type Config } from '../../src/config.js';
-import type { VideoStorage } from '../../src/storage/storage.js';
-import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../src/upstream/simulator/index.js';
+import { startApp, type App } from '../../src/app.ts';
+import { createApiKey } from '../../src/auth/api-keys.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import type { VideoStorage } from '../../src/storage/storage.ts';
+import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../src/upstream/simulator/index.ts';
 
 /** Simulated MP4s are cached across test files: the same sizes are made once. */
 const MEDIA_DIR = join(tmpdir(), 'extendql-test-media');
@@ -154,7 +154,7 @@ export const TERMINAL = new Set<string>(TERMINAL_STATUSES);
 
 /** Polls generation(id) until it is terminal. The bound only stops a broken run from hanging. */
 export async function waitForTerminal(stack: Stack, id: string, key?: string) {
-  const { GenerationDocument } = await import('../gql/graphql.js');
+  const { GenerationDocument } = await import('../gql/graphql.ts');
   for (let attempt = 0; attempt < 600; attempt++) {
     const result = await stack.execute(GenerationDocument, { id }, key);
     const generation = result.data?.generation;

@@ -16,7 +16,9 @@ export class RawSocket {
   readonly closed: Promise<{ code: number; reason: string }>;
   private waiters: (() => void)[] = [];
 
-  private constructor(readonly socket: WebSocket) {
+  readonly socket: WebSocket;
+  private constructor(socket: WebSocket) {
+    this.socket = socket;
     socket.on('message', (data: Buffer) => {
       this.messages.push(JSON.parse(data.toString('utf8')) as WsMessage);
       for (const wake of this.waiters.splice(0)) wake();

@@ -1,13 +1,13 @@
-import { extendError } from '../api-errors.js';
-import type { Command } from '../args.js';
-import { GraphQLClient } from '../client.js';
-import { checkWritable, downloadVideo } from '../download.js';
-import { CliError, InterruptedError } from '../errors.js';
-import { clean, formatBytes, formatSeconds } from '../format.js';
-import { CliExtendVideoDocument, type GenerationStateFragment } from '../gql/graphql.js';
-import type { Io } from '../io.js';
-import { createProgress } from '../progress.js';
-import { watchGeneration } from '../watch.js';
+import { extendError } from '../api-errors.ts';
+import type { Command } from '../args.ts';
+import { GraphQLClient } from '../client.ts';
+import { checkWritable, downloadVideo } from '../download.ts';
+import { CliError, InterruptedError } from '../errors.ts';
+import { clean, formatBytes, formatSeconds } from '../format.ts';
+import { CliExtendVideoDocument, type GenerationStateFragment } from '../gql/graphql.ts';
+import type { Io } from '../io.ts';
+import { createProgress } from '../progress.ts';
+import { watchGeneration } from '../watch.ts';
 
 export type ExtendCommand = Extract<Command, { kind: 'extend' }>;
 

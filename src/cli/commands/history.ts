@@ -1,9 +1,9 @@
-import type { Command } from '../args.js';
-import { GraphQLClient } from '../client.js';
-import { clean, formatTimestamp, truncate } from '../format.js';
-import { CliHistoryDocument, type CliHistoryQuery } from '../gql/graphql.js';
-import type { Io } from '../io.js';
-import { renderTable, type Column } from '../table.js';
+import type { Command } from '../args.ts';
+import { GraphQLClient } from '../client.ts';
+import { clean, formatTimestamp, truncate } from '../format.ts';
+import { CliHistoryDocument, type CliHistoryQuery } from '../gql/graphql.ts';
+import type { Io } from '../io.ts';
+import { renderTable, type Column } from '../table.ts';
 
 export type HistoryCommand = Extract<Command, { kind: 'history' }>;
 type HistoryNode = CliHistoryQuery['generations']['edges'][number]['node'];

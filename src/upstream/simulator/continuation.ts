@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SIMULATED_LABEL, findFont, runFfmpeg } from './mp4.js';
+import { SIMULATED_LABEL, findFont, runFfmpeg } from './mp4.ts';
 
 const FPS = 8;
 /** Bump when the picture or encoding changes, so stale cached files are not reused. */

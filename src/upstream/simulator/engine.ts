@@ -6,11 +6,11 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { continuationSize, createOutputCache, extractLastFrame, type OutputCache } from './continuation.js';
-import { JobStore, withRuntime, type JobRecord, type Timing } from './jobs.js';
-import { createMp4Cache, type Mp4Cache } from './mp4.js';
-import { OUTPUT_SIZE, type ExtendParams } from './rules.js';
-import { fetchSource } from './source.js';
+import { continuationSize, createOutputCache, extractLastFrame, type OutputCache } from './continuation.ts';
+import { JobStore, withRuntime, type JobRecord, type Timing } from './jobs.ts';
+import { createMp4Cache, type Mp4Cache } from './mp4.ts';
+import { OUTPUT_SIZE, type ExtendParams } from './rules.ts';
+import { fetchSource } from './source.ts';
 
 export interface Sim {
   apiKey: string;

@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { httpFaultBody, type Fault } from './faults.js';
+import { httpFaultBody, type Fault } from './faults.ts';
 
 /** A buffer, or a file (or the inclusive byte range start..end of it). */
 export type Body = Buffer | { file: string; size: number; start?: number; end?: number };

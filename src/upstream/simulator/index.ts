@@ -5,19 +5,19 @@
 // It never logs anything (so it cannot leak the api key).
 
 import http from 'node:http';
-import { createSim, later, roundUsd, type Sim } from './engine.js';
-import { FaultQueues, NOT_MP4_HTML, type Fault, type SimRoute } from './faults.js';
-import { error, faultReply, flattenHeaders, html, parseForRecord, RateWindow, readBody, send, type RecordedRequest, type Reply } from './http.js';
-import { isLive, statusOf, type JobStatus } from './jobs.js';
-import { dispatch, outputUrl, routeOf } from './routes.js';
-import type { ExtendParams } from './rules.js';
+import { createSim, later, roundUsd, type Sim } from './engine.ts';
+import { FaultQueues, NOT_MP4_HTML, type Fault, type SimRoute } from './faults.ts';
+import { error, faultReply, flattenHeaders, html, parseForRecord, RateWindow, readBody, send, type RecordedRequest, type Reply } from './http.ts';
+import { isLive, statusOf, type JobStatus } from './jobs.ts';
+import { dispatch, outputUrl, routeOf } from './routes.ts';
+import type { ExtendParams } from './rules.ts';
 
-export type { Fault, SimRoute } from './faults.js';
-export type { ExtendParams } from './rules.js';
-export type { RecordedRequest } from './http.js';
-export type { JobStatus } from './jobs.js';
-export { SIMULATED_LABEL } from './mp4.js';
-export { routeOfPath } from './routes.js';
+export type { Fault, SimRoute } from './faults.ts';
+export type { ExtendParams } from './rules.ts';
+export type { RecordedRequest } from './http.ts';
+export type { JobStatus } from './jobs.ts';
+export { SIMULATED_LABEL } from './mp4.ts';
+export { routeOfPath } from './routes.ts';
 
 export interface SimulatorOptions {
   /** The one x-api-key it accepts. */

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ExtendParams } from './rules.js';
+import type { ExtendParams } from './rules.ts';
 
 export type JobStatus = 'QUEUED' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
 
@@ -93,7 +93,9 @@ export class JobStore {
   readonly dir: string;
 
   /** `onLoad` is told about every job read back from disk (to resume its timers). */
-  constructor(mediaDir: string, private readonly onLoad: (job: JobRecord) => void) {
+  private readonly onLoad: (job: JobRecord) => void;
+  constructor(mediaDir: string, onLoad: (job: JobRecord) => void) {
+    this.onLoad = onLoad;
     this.dir = path.join(path.resolve(mediaDir), 'jobs');
   }
 

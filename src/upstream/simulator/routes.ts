@@ -1,11 +1,11 @@
 // The simulator's routes, answered as Segmind answers them.
 
 import type http from 'node:http';
-import { createJob, outputFile, type Sim } from './engine.js';
-import { METHOD_NOT_ALLOWED_HTML, type SimRoute } from './faults.js';
-import { error, fileReply, html, json, type Reply } from './http.js';
-import { isLive, metrics, statusOf, type JobRecord } from './jobs.js';
-import { costUsd, validateExtendRequest } from './rules.js';
+import { createJob, outputFile, type Sim } from './engine.ts';
+import { METHOD_NOT_ALLOWED_HTML, type SimRoute } from './faults.ts';
+import { error, fileReply, html, json, type Reply } from './http.ts';
+import { isLive, metrics, statusOf, type JobRecord } from './jobs.ts';
+import { costUsd, validateExtendRequest } from './rules.ts';
 
 const ROUTES: { pattern: RegExp; route: SimRoute; methods: string[] }[] = [
   { pattern: /^\/v2\/pixverse-5-extend\/?$/, route: 'submit', methods: ['POST'] },

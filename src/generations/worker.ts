@@ -1,5 +1,7 @@
 import { inSpan } from '../telemetry.ts';
+import type pg from 'pg';
 import type { Db } from '../db/client.ts';
+import { claimSubmission, readGeneration, recordPoll, recordRequestId, recordSuccess, recordUpstreamStatus } from '../db/generation-steps.ts';
 import type { Generation } from '../generated/prisma/client.ts';
 import type { StepOutcome } from '../jobs/queue.ts';
 import type { Logger } from '../logger.ts';
@@ -14,6 +16,8 @@ export { backoffMs, type StepFailure } from './lifecycle.ts';
 
 export interface WorkerDeps {
   db: Db;
+  /** The pool `db` runs on, for the statements a status poll repeats (src/db/generation-steps.ts). */
+  pool: pg.Pool;
   segmind: SegmindClient;
   storage: VideoStorage;
   events: GenerationEvents;
@@ -76,7 +80,7 @@ export class GenerationWorker {
   }
 
   private async runStep(generationId: string): Promise<StepOutcome> {
-    const generation = await this.deps.db.generation.findUnique({ where: { id: generationId } });
+    const generation = await readGeneration(this.deps.pool, generationId);
     if (!generation || (generation.status !== 'QUEUED' && generation.status !== 'RUNNING')) return done;
     try {
       // Once Segmind has the job, every step asks it first, even past the deadline.
@@ -109,11 +113,7 @@ export class GenerationWorker {
     // Made before the claim: if it fails, nothing is claimed and the step is simply tried again.
     const videoUrl = this.deps.sourceUrl ? await this.deps.sourceUrl(generation) : generation.sourceVideoUrl;
     // Claim the submission. Only one step anywhere can win this update.
-    const claimed = await this.deps.db.generation.updateMany({
-      where: { id: generation.id, status: ACTIVE, submitStartedAt: null, upstreamRequestId: null },
-      data: { status: 'RUNNING', submitStartedAt: new Date(), startedAt: generation.startedAt ?? new Date() },
-    });
-    if (claimed.count === 0) return done;
+    if (!(await claimSubmission(this.deps.pool, generation.id))) return done;
     this.deps.events.generationUpdated(generation.id);
 
     let accepted: { requestId: string; status: UpstreamJobStatus };
@@ -142,10 +142,7 @@ export class GenerationWorker {
   private async saveRequestId(generation: Generation, accepted: { requestId: string; status: UpstreamJobStatus }, until: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.deps.db.generation.update({
-          where: { id: generation.id },
-          data: { upstreamRequestId: accepted.requestId, upstreamStatus: accepted.status, ...NOT_RETRYING },
-        });
+        await recordRequestId(this.deps.pool, generation.id, accepted.requestId, accepted.status);
         return;
       } catch (error) {
         const log = { generationId: generation.id, requestId: accepted.requestId, attempt, err: (error as Error).message };
@@ -173,10 +170,7 @@ export class GenerationWorker {
     if (untilDeadline <= 0) {
       return this.fail(generation, this.deadlineExceeded(`while Segmind still had it ${status}`), { upstreamStatus: status });
     }
-    await this.deps.db.generation.update({
-      where: { id: generation.id },
-      data: { upstreamStatus: status, pollCount: { increment: 1 }, ...NOT_RETRYING },
-    });
+    await recordPoll(this.deps.pool, generation.id, status);
     if (status !== generation.upstreamStatus || generation.retryCode) this.deps.events.generationUpdated(generation.id);
     const { initialMs, maxMs, backoff } = this.deps.poll;
     // The last poll comes at the deadline, so a job still running then ends on time.
@@ -189,7 +183,7 @@ export class GenerationWorker {
     if (result.status === 'FAILED') return this.jobFailed(generation, result);
     if (result.status !== 'COMPLETED') return again(this.deps.poll.initialMs);
     if (generation.upstreamStatus !== 'COMPLETED') {
-      await this.deps.db.generation.update({ where: { id: generation.id }, data: { upstreamStatus: 'COMPLETED' } });
+      await recordUpstreamStatus(this.deps.pool, generation.id, 'COMPLETED');
       this.deps.events.generationUpdated(generation.id);
     }
     const key = `${generation.plannedVideoId}.mp4`;
@@ -204,31 +198,8 @@ export class GenerationWorker {
   private async succeed(generation: Generation, key: string, video: DownloadedVideo, metrics: UpstreamMetrics): Promise<StepOutcome> {
     const videoId = generation.plannedVideoId;
     try {
-      await this.deps.db.$transaction([
-        this.deps.db.video.create({
-          data: {
-            id: videoId,
-            generationId: generation.id,
-            storageKey: key,
-            contentType: video.contentType,
-            byteSize: video.byteSize,
-            width: video.width,
-            height: video.height,
-            durationSeconds: video.durationSeconds,
-            sha256: video.sha256,
-          },
-        }),
-        this.deps.db.generation.update({
-          where: { id: generation.id, status: 'RUNNING' },
-          data: {
-            status: 'SUCCEEDED',
-            upstreamStatus: 'COMPLETED',
-            completedAt: new Date(),
-            ...NOT_RETRYING,
-            ...(metrics.cost !== undefined && { cost: metrics.cost }),
-          },
-        }),
-      ]);
+      const stored = { ...video, id: videoId, storageKey: key };
+      if (!(await recordSuccess(this.deps.pool, generation.id, stored, metrics.cost))) throw new Error('the generation is no longer RUNNING');
     } catch (error) {
       // Another step finished first (its file is this same key: keep it), or the generation was
       // canceled meanwhile (nothing refers to the file: drop it).

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { encodeGlobalID } from '@pothos/plugin-relay';
@@ -26,6 +27,8 @@ export interface Core {
   logger: Logger;
   databaseUrl: string;
   db: Db;
+  /** The pool `db` runs on, for the hot statements that go to `pg` directly (src/db/). */
+  pool: pg.Pool;
   queue: JobQueue;
   simulator: SimulatorHandle | null;
   segmind: SegmindClient;
@@ -121,7 +124,7 @@ export async function startCore(config: Config, options: AppOptions, logger: Log
     limits: config.keyLimits,
     sourceUnreachable: () => origin.sourceProblem?.message ?? null,
   });
-  return { logger, databaseUrl, db, queue, simulator, segmind, segmindUrl, metrics, storage, redis, pubsub, events, webhooks, generations, videoUrl, origin };
+  return { logger, databaseUrl, db, pool: database.pool, queue, simulator, segmind, segmindUrl, metrics, storage, redis, pubsub, events, webhooks, generations, videoUrl, origin };
 }
 
 /** The database (embedded or configured, migrated), its pool and the job queue on it. */
@@ -130,7 +133,7 @@ async function startPersistence(config: Config, logger: Logger, lifecycle: Lifec
   lifecycle.add('database', () => embeddedOrConfigured.stop());
   const databaseUrl = embeddedOrConfigured.url;
 
-  // One pool for Prisma and for the raw SQL of the extendVideo path (GenerationService).
+  // One pool for Prisma and for the raw SQL of the hot paths (extendVideo, the worker's polls).
   const database = openDb(databaseUrl);
   lifecycle.add('database pool', database.close);
   const queue = await JobQueue.start(databaseUrl, logger, {

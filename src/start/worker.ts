@@ -7,9 +7,10 @@ import type { Core } from './core.ts';
 
 /** Works the job queue in this process: generation steps, webhooks and the sweeps. */
 export async function startWorker(config: Config, core: Core, lifecycle: Lifecycle): Promise<void> {
-  const { db, segmind, storage, events, logger, metrics, webhooks, queue } = core;
+  const { db, pool, segmind, storage, events, logger, metrics, webhooks, queue } = core;
   const worker = new GenerationWorker({
     db,
+    pool,
     segmind,
     storage,
     events,

@@ -1,0 +1,110 @@
+import type pg from 'pg';
+import type { Generation } from '../generated/prisma/client.ts';
+import { ACTIVE_STATUSES } from '../generations/lifecycle.ts';
+import { prismaTypes, timestampParam } from './sql.ts';
+
+// The statements a generation's steps repeat: read the row, claim the submission, record the
+// request_id, each poll, Segmind's COMPLETED, and the success with its video. Every generation
+// runs them, many at once when many are in flight, so they go to `pg` as named statements on the
+// pool Prisma shares: one round trip each, and no query plan compiled per call (Prisma's
+// compilation allocated about 100 kB per call, the largest share of the worker's garbage; see
+// BENCHMARKS.md, scenario 4). The rarer writes (failures, retries, cancel) stay with Prisma.
+// test/generation-steps.test.ts checks rows and writes against Prisma's own.
+//
+// Timestamps are sent as UTC text (`timestampParam`), and `updatedAt` is written here as Prisma's
+// `@updatedAt` would be.
+
+const ACTIVE = ACTIVE_STATUSES.map((status) => `'${status}'`).join(', ');
+const NOT_RETRYING = '"retryCount" = 0, "retryCode" = NULL, "retryMessage" = NULL, "retryAt" = NULL';
+
+const READ = 'SELECT * FROM "Generation" WHERE "id" = $1';
+
+/** The generation's row exactly as `db.generation.findUnique` returns it (dates and Decimal alike), or null. */
+export async function readGeneration(pool: pg.Pool, id: string): Promise<Generation | null> {
+  const { rows } = await pool.query<Generation>({ name: 'extendql_generation_read', text: READ, values: [id], types: prismaTypes });
+  return rows[0] ?? null;
+}
+
+const CLAIM = `UPDATE "Generation"
+  SET "status" = 'RUNNING', "submitStartedAt" = $2, "startedAt" = COALESCE("startedAt", $2), "updatedAt" = $2
+  WHERE "id" = $1 AND "status" IN (${ACTIVE}) AND "submitStartedAt" IS NULL AND "upstreamRequestId" IS NULL`;
+
+/**
+ * Claims the submission of an unfinished generation that has none begun: only one step anywhere
+ * can win it. True when this one did.
+ */
+export async function claimSubmission(pool: pg.Pool, id: string, now = new Date()): Promise<boolean> {
+  const { rowCount } = await pool.query({ name: 'extendql_generation_claim', text: CLAIM, values: [id, timestampParam(now)] });
+  return rowCount === 1;
+}
+
+const RECORD_REQUEST_ID = `UPDATE "Generation"
+  SET "upstreamRequestId" = $2, "upstreamStatus" = $3, ${NOT_RETRYING}, "updatedAt" = $4
+  WHERE "id" = $1`;
+
+/** Records the request_id (and status) Segmind gave an accepted submission. */
+export async function recordRequestId(pool: pg.Pool, id: string, requestId: string, upstreamStatus: string, now = new Date()): Promise<void> {
+  await pool.query({ name: 'extendql_generation_request_id', text: RECORD_REQUEST_ID, values: [id, requestId, upstreamStatus, timestampParam(now)] });
+}
+
+const RECORD_POLL = `UPDATE "Generation"
+  SET "upstreamStatus" = $2, "pollCount" = "pollCount" + 1, ${NOT_RETRYING}, "updatedAt" = $3
+  WHERE "id" = $1`;
+
+/** Records a poll that found the job still QUEUED or PROCESSING: its status, one more poll, nothing waiting on a retry. */
+export async function recordPoll(pool: pg.Pool, id: string, upstreamStatus: string, now = new Date()): Promise<void> {
+  await pool.query({ name: 'extendql_generation_poll', text: RECORD_POLL, values: [id, upstreamStatus, timestampParam(now)] });
+}
+
+const RECORD_UPSTREAM = 'UPDATE "Generation" SET "upstreamStatus" = $2, "updatedAt" = $3 WHERE "id" = $1';
+
+/** Records Segmind's status of the job (e.g. COMPLETED, before its output is copied). */
+export async function recordUpstreamStatus(pool: pg.Pool, id: string, upstreamStatus: string, now = new Date()): Promise<void> {
+  await pool.query({ name: 'extendql_generation_upstream', text: RECORD_UPSTREAM, values: [id, upstreamStatus, timestampParam(now)] });
+}
+
+export interface StoredVideo {
+  id: string;
+  storageKey: string;
+  contentType: string;
+  byteSize: number;
+  width: number;
+  height: number;
+  durationSeconds: number;
+  sha256: string;
+}
+
+// One statement, so both rows change or neither: the generation ends SUCCEEDED only while it is
+// still RUNNING, and its video row is inserted only then.
+const SUCCEED = `WITH ended AS (
+    UPDATE "Generation"
+    SET "status" = 'SUCCEEDED', "upstreamStatus" = 'COMPLETED', "completedAt" = $2, ${NOT_RETRYING},
+        "cost" = COALESCE($3::numeric, "cost"), "updatedAt" = $2
+    WHERE "id" = $1 AND "status" = 'RUNNING'
+    RETURNING "id"
+  )
+  INSERT INTO "Video" ("id", "generationId", "storageKey", "contentType", "byteSize", "width", "height", "durationSeconds", "sha256", "createdAt")
+  SELECT $4, "id", $5, $6, $7, $8, $9, $10, $11, $2 FROM ended
+  RETURNING "id"`;
+
+/**
+ * Ends a RUNNING generation SUCCEEDED with its stored video (and Segmind's cost, when given).
+ * False when the generation was no longer RUNNING: nothing was written.
+ */
+export async function recordSuccess(pool: pg.Pool, generationId: string, video: StoredVideo, cost: number | undefined, now = new Date()): Promise<boolean> {
+  const values = [
+    generationId,
+    timestampParam(now),
+    cost === undefined ? null : String(cost),
+    video.id,
+    video.storageKey,
+    video.contentType,
+    video.byteSize,
+    video.width,
+    video.height,
+    video.durationSeconds,
+    video.sha256,
+  ];
+  const { rowCount } = await pool.query({ name: 'extendql_generation_succeed', text: SUCCEED, values });
+  return rowCount === 1;
+}

@@ -1,11 +1,11 @@
 import { Prisma } from '../src/generated/prisma/client.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, type Database } from '../src/db/client.ts';
-import { claimSubmission, readGeneration, recordPoll, recordRequestId, recordSuccess, recordUpstreamStatus } from '../src/db/generation-steps.ts';
+import { claimSubmission, readGeneration, recordPoll, recordRequestId, recordSuccess, recordUpstreamStatus } from '../src/db/generations.ts';
 import { ExtendVideoDocument } from './gql/graphql.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 
-// The worker's status polls read and write the row through `pg` directly (src/db/generation-steps.ts).
+// The worker's status polls read and write the row through `pg` directly (src/db/generations.ts).
 // What they read must be what Prisma reads, field by field, and what they write what Prisma would.
 
 let stack: Stack;

@@ -1,6 +1,7 @@
 /**
- * Plain `pg` for the hot write path (extendVideo), where each statement of a Prisma interactive
- * transaction cost several milliseconds of client CPU. Values go in and come out as Prisma has
+ * Helpers for the statements that go to plain `pg` instead of Prisma: the hot paths, all in
+ * src/db/ (generations.ts: a generation's insert and steps; key-limits.ts: the per-key limits).
+ * Each statement of a Prisma interactive transaction cost several milliseconds of client CPU. Values go in and come out as Prisma has
  * them, so rows written here read back the same through Prisma and the other way round.
  *
  * Statements here are named (prepared once per connection): PostgreSQL then parses and plans

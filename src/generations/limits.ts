@@ -1,8 +1,7 @@
 import type pg from 'pg';
-import { prismaTypes, timestampParam } from '../db/sql.ts';
+import { readKeyLimits, readUsageSince, type UsageGroups } from '../db/key-limits.ts';
 import { InsufficientCreditsError, RateLimitedError } from '../errors.ts';
-import { ACTIVE_STATUSES } from './lifecycle.ts';
-import { estimatedCostUsd, type Quality } from './rules.ts';
+import { estimatedCostUsd } from './rules.ts';
 
 export interface KeyLimits {
   /** Generations one key may start per rolling minute. */
@@ -11,53 +10,6 @@ export interface KeyLimits {
   concurrent: number;
   /** Estimated USD one key may spend per UTC day; null for no budget. */
   dailyBudgetUsd: number | null;
-}
-
-/**
- * Generations a key started since `since` (a parameter placeholder), deleted ones included: a
- * deleted generation leaves a DeletedGeneration row behind, so deleting work does not give back
- * its budget or its place in the rate limit.
- */
-const startedSince = (since: string) => `
-  SELECT "createdAt", quality, duration, "status" <> 'FAILED' AS billable FROM "Generation" WHERE "apiKeyId" = $1 AND "createdAt" >= ${since}
-  UNION ALL
-  SELECT "createdAt", quality, duration, billable FROM "DeletedGeneration" WHERE "apiKeyId" = $1 AND "createdAt" >= ${since}`;
-
-/**
- * The day's generations by quality, duration and whether they may have been billed (failed jobs
- * are not billed upstream; everything else may have been), priced by `usageFrom` with
- * `estimatedCostUsd` so that the cost table lives in one place. No rows when `since` is null.
- */
-const usageSince = (since: string) => `
-  (SELECT coalesce(json_agg(json_build_object('quality', quality, 'duration', duration, 'billable', billable, 'count', n)), '[]')
-     FROM (SELECT quality, duration, billable, count(*)::int AS n
-             FROM (${startedSince(`${since}::timestamp`)}) started
-            WHERE ${since}::timestamp IS NOT NULL
-            GROUP BY quality, duration, billable) groups)`;
-
-/**
- * Everything the limits need, in one statement (one round trip):
- * - limiting: the perMinute-th most recent start inside the window, if there is one;
- * - inProgress: QUEUED and RUNNING generations, counted up to the cap only (all the check needs);
- * - usage: today's generations (see usageSince). Skipped when $5 (the day's start) is null.
- */
-const LIMITS_SQL = `
-  SELECT
-    (SELECT "createdAt" FROM (${startedSince('$2::timestamp')}) started
-      WHERE "createdAt" > $2::timestamp
-      ORDER BY "createdAt" DESC OFFSET $3 LIMIT 1) AS limiting,
-    (SELECT count(*)::int FROM (
-      SELECT 1 FROM "Generation"
-       WHERE "apiKeyId" = $1 AND "status" IN (${ACTIVE_STATUSES.map((status) => `'${status}'`).join(', ')})
-       LIMIT $4) capped) AS "inProgress",
-    ${usageSince('$5')} AS usage`;
-
-type UsageGroups = { quality: Quality; duration: 5 | 8; billable: boolean; count: number }[];
-
-interface LimitsRow {
-  limiting: Date | null;
-  inProgress: number;
-  usage: UsageGroups;
 }
 
 export interface KeyUsage {
@@ -82,11 +34,7 @@ export const utcDayStart = (now: Date) => new Date(Date.UTC(now.getUTCFullYear()
 
 /** A key's usage since the start of the UTC day, counted as the daily budget counts it. */
 export async function keyUsageToday(pool: pg.Pool, apiKeyId: string, now = new Date()): Promise<KeyUsage> {
-  const { rows } = await pool.query<{ usage: UsageGroups }>({
-    text: `SELECT ${usageSince('$2')} AS usage`,
-    values: [apiKeyId, timestampParam(utcDayStart(now))],
-  });
-  return usageFrom(rows[0]!.usage);
+  return usageFrom(await readUsageSince(pool, apiKeyId, utcDayStart(now)));
 }
 
 /**
@@ -97,14 +45,7 @@ export async function keyUsageToday(pool: pg.Pool, apiKeyId: string, now = new D
 export async function enforceKeyLimits(client: pg.ClientBase, apiKeyId: string, costUsd: number, limits: KeyLimits, now = new Date()): Promise<void> {
   const windowStart = new Date(now.getTime() - 60_000);
   const dayStart = limits.dailyBudgetUsd === null ? null : utcDayStart(now);
-  const { rows } = await client.query<LimitsRow>({
-    // Named: prepared once per connection (see src/db/sql.ts).
-    name: 'extendql_key_limits',
-    text: LIMITS_SQL,
-    values: [apiKeyId, timestampParam(windowStart), limits.perMinute - 1, limits.concurrent, dayStart && timestampParam(dayStart)],
-    types: prismaTypes,
-  });
-  const { limiting, inProgress, usage } = rows[0]!;
+  const { limiting, inProgress, usage } = await readKeyLimits(client, apiKeyId, windowStart, limits.perMinute - 1, limits.concurrent, dayStart);
 
   if (limiting) {
     const retryAfter = Math.ceil((limiting.getTime() + 60_000 - now.getTime()) / 1000);

@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import type { Db } from '../db/client.ts';
-import { inLockedTransaction, isForeignKeyViolation, isUniqueViolation, prepared, prismaTypes, timestampParam } from '../db/sql.ts';
+import { insertGeneration, insertUpload } from '../db/generations.ts';
+import { inLockedTransaction, isForeignKeyViolation, isUniqueViolation, prepared } from '../db/sql.ts';
 import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotFoundError } from '../errors.ts';
 import type { Generation } from '../generated/prisma/client.ts';
 import type { JobQueue, SqlExecutor } from '../jobs/queue.ts';
@@ -79,36 +80,6 @@ function paramsHash(params: ExtendVideoParams, uploadSha256: string | null): str
 /** Enforced by the unique index on (apiKeyId, idempotencyKey). */
 const IDEMPOTENCY_CONSTRAINT = 'Generation_apiKeyId_idempotencyKey_key';
 const SOURCE_CONSTRAINT = 'Generation_sourceId_fkey';
-
-const INSERT_UPLOAD = {
-  name: 'extendql_insert_upload',
-  text: `INSERT INTO "SourceUpload" ("id", "apiKeyId", "storageKey", "contentType", "sha256", "byteSize", "width", "height", "durationSeconds", "createdAt")
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::timestamp)`,
-};
-
-/**
- * Every field of the Prisma model, so the row is what `db.generation.create` would have returned.
- * Listed rather than `*` (see src/db/sql.ts); as a Record, it stops compiling when the model
- * gains or loses a field.
- */
-const GENERATION_FIELDS: Record<keyof Generation, true> = {
-  id: true, apiKeyId: true, status: true, prompt: true, negativePrompt: true, duration: true, quality: true, motionMode: true,
-  seed: true, style: true, sourceVideoUrl: true, sourceId: true, sourceUploadId: true, callbackUrl: true, webhookScheduledAt: true,
-  idempotencyKey: true, paramsHash: true, plannedVideoId: true, submitStartedAt: true, upstreamRequestId: true, upstreamStatus: true,
-  pollCount: true, retryCount: true, retryCode: true, retryMessage: true, retryAt: true, errorCode: true, errorMessage: true, errorUpstreamStatus: true, cost: true, createdAt: true,
-  updatedAt: true, startedAt: true, completedAt: true, videoExpiredAt: true,
-};
-
-const INSERT_GENERATION = {
-  name: 'extendql_insert_generation',
-  text: `INSERT INTO "Generation" ("id", "apiKeyId", "prompt", "negativePrompt", "duration", "quality", "motionMode", "seed", "style",
-                                 "sourceVideoUrl", "sourceId", "sourceUploadId", "callbackUrl", "idempotencyKey", "paramsHash",
-                                 "plannedVideoId", "createdAt", "updatedAt")
-         VALUES ($1, $2, $3, $4, $5, $6::"VideoQuality", $7::"MotionMode", $8, $9::"VideoStyle",
-                 $10, $11, $12, $13, $14, $15, $16, $17::timestamp, $17::timestamp)
-         RETURNING ${Object.keys(GENERATION_FIELDS).map((field) => `"${field}"`).join(', ')}`,
-  types: prismaTypes,
-};
 
 /** Runs pg-boss's statements on the transaction's connection, so the enqueue commits with it. */
 const executorOn = (client: pg.ClientBase): SqlExecutor => ({ executeSql: (text, values) => prepared(client, text, values) });
@@ -239,37 +210,34 @@ export class GenerationService {
     return this.keyTurns.run(apiKeyId, () =>
       inLockedTransaction(this.deps.pool, transaction, async (client) => {
         await enforceKeyLimits(client, apiKeyId, cost, this.deps.limits);
-        const now = timestampParam(new Date());
+        const now = new Date();
         if (upload && stored) {
           const { byteSize, width, height, durationSeconds } = upload.video;
-          await client.query({
-            ...INSERT_UPLOAD,
-            values: [stored.id, apiKeyId, stored.key, upload.contentType, upload.sha256, byteSize, width, height, durationSeconds, now],
-          });
+          const uploadRow = { id: stored.id, apiKeyId, storageKey: stored.key, contentType: upload.contentType, sha256: upload.sha256 };
+          await insertUpload(client, { ...uploadRow, byteSize, width, height, durationSeconds }, now);
         }
-        const { rows } = await client.query<Generation>({
-          ...INSERT_GENERATION,
-          values: [
-            uuidv7(),
+        const inserted = await insertGeneration(
+          client,
+          {
+            id: uuidv7(),
             apiKeyId,
-            params.prompt,
-            params.negativePrompt ?? null,
-            params.duration,
-            params.quality,
-            params.motionMode,
-            params.seed ?? null,
-            params.style ?? null,
+            prompt: params.prompt,
+            negativePrompt: params.negativePrompt ?? null,
+            duration: params.duration,
+            quality: params.quality,
+            motionMode: params.motionMode,
+            seed: params.seed ?? null,
+            style: params.style ?? null,
             sourceVideoUrl,
-            params.sourceGenerationId ?? null,
-            stored?.id ?? null,
-            params.callbackUrl ?? null,
-            params.idempotencyKey ?? null,
-            hash,
-            randomBytes(16).toString('base64url'),
-            now,
-          ],
-        });
-        const inserted = rows[0]!;
+            sourceId: params.sourceGenerationId ?? null,
+            sourceUploadId: stored?.id ?? null,
+            callbackUrl: params.callbackUrl ?? null,
+            idempotencyKey: params.idempotencyKey ?? null,
+            paramsHash: hash,
+            plannedVideoId: randomBytes(16).toString('base64url'),
+          },
+          now,
+        );
         await this.deps.queue.enqueue(inserted.id, { db: executorOn(client) });
         return inserted;
       }),

@@ -1,7 +1,7 @@
 import { inSpan } from '../telemetry.ts';
 import type pg from 'pg';
 import type { Db } from '../db/client.ts';
-import { claimSubmission, readGeneration, recordPoll, recordRequestId, recordSuccess, recordUpstreamStatus } from '../db/generation-steps.ts';
+import { claimSubmission, readGeneration, recordPoll, recordRequestId, recordSuccess, recordUpstreamStatus } from '../db/generations.ts';
 import type { Generation } from '../generated/prisma/client.ts';
 import type { StepOutcome } from '../jobs/queue.ts';
 import type { Logger } from '../logger.ts';
@@ -16,7 +16,7 @@ export { backoffMs, type StepFailure } from './lifecycle.ts';
 
 export interface WorkerDeps {
   db: Db;
-  /** The pool `db` runs on, for the statements a status poll repeats (src/db/generation-steps.ts). */
+  /** The pool `db` runs on, for the statements a status poll repeats (src/db/generations.ts). */
   pool: pg.Pool;
   segmind: SegmindClient;
   storage: VideoStorage;

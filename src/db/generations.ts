@@ -3,10 +3,10 @@ import type { Generation } from '../generated/prisma/client.ts';
 import { ACTIVE_STATUSES } from '../generations/lifecycle.ts';
 import { prismaTypes, timestampParam } from './sql.ts';
 
-// The statements a generation's steps repeat: read the row, claim the submission, record the
-// request_id, each poll, Segmind's COMPLETED, and the success with its video. Every generation
-// runs them, many at once when many are in flight, so they go to `pg` as named statements on the
-// pool Prisma shares: one round trip each, and no query plan compiled per call (Prisma's
+// The Generation statements that run for every generation: its insert (with an uploaded source),
+// and the steps that follow (read the row, claim the submission, record the request_id, each
+// poll, Segmind's COMPLETED, the success with its video). They go to `pg` as named statements on
+// the pool Prisma shares: one round trip each, and no query plan compiled per call (Prisma's
 // compilation allocated about 100 kB per call, the largest share of the worker's garbage; see
 // BENCHMARKS.md, scenario 4). The rarer writes (failures, retries, cancel) stay with Prisma.
 // test/generation-steps.test.ts checks rows and writes against Prisma's own.
@@ -14,10 +14,68 @@ import { prismaTypes, timestampParam } from './sql.ts';
 // Timestamps are sent as UTC text (`timestampParam`), and `updatedAt` is written here as Prisma's
 // `@updatedAt` would be.
 
+/**
+ * Every field of the Prisma model, so a row is what Prisma would have returned. Listed rather
+ * than `*` (see src/db/sql.ts); as a Record, it stops compiling when the model gains or loses a field.
+ */
+const GENERATION_FIELDS: Record<keyof Generation, true> = {
+  id: true, apiKeyId: true, status: true, prompt: true, negativePrompt: true, duration: true, quality: true, motionMode: true,
+  seed: true, style: true, sourceVideoUrl: true, sourceId: true, sourceUploadId: true, callbackUrl: true, webhookScheduledAt: true,
+  idempotencyKey: true, paramsHash: true, plannedVideoId: true, submitStartedAt: true, upstreamRequestId: true, upstreamStatus: true,
+  pollCount: true, retryCount: true, retryCode: true, retryMessage: true, retryAt: true, errorCode: true, errorMessage: true, errorUpstreamStatus: true, cost: true, createdAt: true,
+  updatedAt: true, startedAt: true, completedAt: true, videoExpiredAt: true,
+};
+const COLUMNS = Object.keys(GENERATION_FIELDS).map((field) => `"${field}"`).join(', ');
+
+const INSERT_UPLOAD = `INSERT INTO "SourceUpload" ("id", "apiKeyId", "storageKey", "contentType", "sha256", "byteSize", "width", "height", "durationSeconds", "createdAt")
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::timestamp)`;
+
+export interface NewUploadRow {
+  id: string;
+  apiKeyId: string;
+  storageKey: string;
+  contentType: string;
+  sha256: string;
+  byteSize: number;
+  width: number;
+  height: number;
+  durationSeconds: number;
+}
+
+/** Inserts an uploaded source's row (on the connection of the transaction that records its generation). */
+export async function insertUpload(client: pg.ClientBase, row: NewUploadRow, now: Date): Promise<void> {
+  const { id, apiKeyId, storageKey, contentType, sha256, byteSize, width, height, durationSeconds } = row;
+  const values = [id, apiKeyId, storageKey, contentType, sha256, byteSize, width, height, durationSeconds, timestampParam(now)];
+  await client.query({ name: 'extendql_insert_upload', text: INSERT_UPLOAD, values });
+}
+
+const INSERT_GENERATION = `INSERT INTO "Generation" ("id", "apiKeyId", "prompt", "negativePrompt", "duration", "quality", "motionMode", "seed", "style",
+    "sourceVideoUrl", "sourceId", "sourceUploadId", "callbackUrl", "idempotencyKey", "paramsHash", "plannedVideoId", "createdAt", "updatedAt")
+  VALUES ($1, $2, $3, $4, $5, $6::"VideoQuality", $7::"MotionMode", $8, $9::"VideoStyle", $10, $11, $12, $13, $14, $15, $16, $17::timestamp, $17::timestamp)
+  RETURNING ${COLUMNS}`;
+
+/** The fields a new generation is recorded with; the rest take their defaults. */
+export type NewGenerationRow = Pick<
+  Generation,
+  | 'id' | 'apiKeyId' | 'prompt' | 'negativePrompt' | 'duration' | 'quality' | 'motionMode' | 'seed' | 'style'
+  | 'sourceVideoUrl' | 'sourceId' | 'sourceUploadId' | 'callbackUrl' | 'idempotencyKey' | 'paramsHash' | 'plannedVideoId'
+>;
+
+/** Inserts a QUEUED generation and answers its row as `db.generation.create` would. */
+export async function insertGeneration(client: pg.ClientBase, row: NewGenerationRow, now: Date): Promise<Generation> {
+  const values = [
+    row.id, row.apiKeyId, row.prompt, row.negativePrompt, row.duration, row.quality, row.motionMode, row.seed, row.style,
+    row.sourceVideoUrl, row.sourceId, row.sourceUploadId, row.callbackUrl, row.idempotencyKey, row.paramsHash, row.plannedVideoId,
+    timestampParam(now),
+  ];
+  const { rows } = await client.query<Generation>({ name: 'extendql_insert_generation', text: INSERT_GENERATION, values, types: prismaTypes });
+  return rows[0]!;
+}
+
 const ACTIVE = ACTIVE_STATUSES.map((status) => `'${status}'`).join(', ');
 const NOT_RETRYING = '"retryCount" = 0, "retryCode" = NULL, "retryMessage" = NULL, "retryAt" = NULL';
 
-const READ = 'SELECT * FROM "Generation" WHERE "id" = $1';
+const READ = `SELECT ${COLUMNS} FROM "Generation" WHERE "id" = $1`;
 
 /** The generation's row exactly as `db.generation.findUnique` returns it (dates and Decimal alike), or null. */
 export async function readGeneration(pool: pg.Pool, id: string): Promise<Generation | null> {

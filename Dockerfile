@@ -42,6 +42,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exec form: node is PID 1 and receives SIGTERM itself (src/process.ts drains and exits 0). Node
 # runs the TypeScript sources itself (type stripping): no loader, no build step.
-# `docker run image src/worker.ts` runs the queue worker; `src/commands/apikey.ts create` a key.
+# `docker run image src/worker.ts` runs the queue worker; `src/admin/apikey.ts create` a key.
 ENTRYPOINT ["node"]
 CMD ["src/server.ts"]

@@ -90,7 +90,7 @@ describe('the embedded PostgreSQL', () => {
       expect(await readFile(join(dir, 'postgres.owner'), 'utf8')).toBe(`${second.pid}\n`);
 
       // A command while the server runs shares the server's cluster: no warning, nothing stopped.
-      const created = await run(process.execPath, ['src/commands/apikey.ts', 'create', '--name', 'while-running'], { DATA_DIR: dir });
+      const created = await run(process.execPath, ['src/admin/apikey.ts', 'create', '--name', 'while-running'], { DATA_DIR: dir });
       expect(created.code).toBe(0);
       expect(created.stdout).toMatch(/^Created API key /);
       expect(created.stdout + created.stderr).not.toMatch(/left running|taking over/);

@@ -36,9 +36,9 @@ const GUARD = ['--import', './src/require-node.mjs'];
 const ENTRY_POINTS: [string, string, string[]][] = [
   ['npm start', OLD_NODE, [...GUARD, 'src/server.ts']],
   ['npm run worker', OLD_NODE, [...GUARD, 'src/worker.ts']],
-  ['npm run apikey:create', OLD_NODE, [...GUARD, 'src/commands/apikey.ts', 'create', '--name', 'old-node']],
-  ['npm run apikey:list', OLD_NODE, [...GUARD, 'src/commands/apikey.ts', 'list']],
-  ['npm run db:migrate', OLD_NODE, [...GUARD, 'src/commands/migrate.ts']],
+  ['npm run apikey:create', OLD_NODE, [...GUARD, 'src/admin/apikey.ts', 'create', '--name', 'old-node']],
+  ['npm run apikey:list', OLD_NODE, [...GUARD, 'src/admin/apikey.ts', 'list']],
+  ['npm run db:migrate', OLD_NODE, [...GUARD, 'src/admin/migrate.ts']],
   ['the extendql CLI', OLD_NODE, ['bin/extendql.mjs', '--help']],
 ];
 

@@ -91,7 +91,7 @@ describe('request ids', () => {
 
 describe('npm run apikey:create', () => {
   it('prints a new key as the last line, and the key works', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['src/commands/apikey.ts', 'create', '--name', 'from the command line'], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['src/admin/apikey.ts', 'create', '--name', 'from the command line'], {
       env: { ...process.env, DATABASE_URL: stack.app.databaseUrl, LOG_LEVEL: 'warn' },
     });
     const key = stdout.trim().split('\n').at(-1)!;
@@ -103,7 +103,7 @@ describe('npm run apikey:create', () => {
 
   it('refuses to run without a name', async () => {
     await expect(
-      promisify(execFile)(process.execPath, ['src/commands/apikey.ts', 'create'], { env: { ...process.env, DATABASE_URL: stack.app.databaseUrl } }),
+      promisify(execFile)(process.execPath, ['src/admin/apikey.ts', 'create'], { env: { ...process.env, DATABASE_URL: stack.app.databaseUrl } }),
     ).rejects.toMatchObject({ code: 2 });
   });
 });
@@ -111,7 +111,7 @@ describe('npm run apikey:create', () => {
 describe('npm run apikey:list', () => {
   const command = async (...args: string[]) =>
     (
-      await promisify(execFile)(process.execPath, ['src/commands/apikey.ts', ...args], {
+      await promisify(execFile)(process.execPath, ['src/admin/apikey.ts', ...args], {
         env: { ...process.env, DATABASE_URL: stack.app.databaseUrl, LOG_LEVEL: 'warn' },
       })
     ).stdout;

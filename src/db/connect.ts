@@ -25,7 +25,7 @@ export class DatabaseUnreachableError extends Error {
  * runs it in a session of its own; the short commands (no signal handling) pass
  * `{ ownSession: false }`, and a Ctrl-C stops their cluster with them.
  */
-export async function openDatabase(config: Config, logger: Logger, embedded: EmbeddedOptions = { ownSession: true }): Promise<{ url: string; stop(): Promise<void> }> {
+export async function provisionDatabase(config: Config, logger: Logger, embedded: EmbeddedOptions = { ownSession: true }): Promise<{ url: string; stop(): Promise<void> }> {
   let url = config.databaseUrl;
   let stop = async () => {};
   if (!url) {

@@ -6,7 +6,7 @@ import { createPubSub } from 'graphql-yoga';
 import type { AppOptions } from '../app.ts';
 import type { Config } from '../config.ts';
 import { openDb, type Db, type Database } from '../db/client.ts';
-import { openDatabase } from '../db/connect.ts';
+import { provisionDatabase } from '../db/connect.ts';
 import { GenerationService } from '../generations/service.ts';
 import type { SourceReachProblem } from '../generations/source-links.ts';
 import { JobQueue } from '../jobs/queue.ts';
@@ -129,7 +129,7 @@ export async function startCore(config: Config, options: AppOptions, logger: Log
 
 /** The database (embedded or configured, migrated), its pool and the job queue on it. */
 async function startPersistence(config: Config, logger: Logger, lifecycle: Lifecycle): Promise<{ databaseUrl: string; database: Database; queue: JobQueue }> {
-  const embeddedOrConfigured = await openDatabase(config, logger);
+  const embeddedOrConfigured = await provisionDatabase(config, logger);
   lifecycle.add('database', () => embeddedOrConfigured.stop());
   const databaseUrl = embeddedOrConfigured.url;
 

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKeySummary } from '../auth/api-keys.ts';
 import { loadConfig } from '../config.ts';
 import { createDb } from '../db/client.ts';
-import { openDatabase } from '../db/connect.ts';
+import { provisionDatabase } from '../db/connect.ts';
 import { createLogger } from '../logger.ts';
 
 const USAGE = `Usage:
@@ -36,7 +36,7 @@ async function main() {
     process.exit(2);
   }
   const config = loadConfig();
-  const database = await openDatabase(config, createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { humanOnTerminal: !config.production }), { ownSession: false });
+  const database = await provisionDatabase(config, createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { humanOnTerminal: !config.production }), { ownSession: false });
   const db = createDb(database.url, { max: 1 });
   try {
     if (command === 'create') {

@@ -123,6 +123,7 @@ describe('the studio in a real browser', () => {
     expect(response?.status()).toBe(200);
     expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
     await visible(page.getByRole('heading', { name: 'extendql studio' }));
+    await screenshot('key-prompt');
 
     await page.getByLabel('API key').fill('xq_not-a-key');
     await page.getByRole('button', { name: 'Continue' }).click();
@@ -154,8 +155,8 @@ describe('the studio in a real browser', () => {
     await expect.poll(() => attributeOf(card(first), 'data-status'), LATER).toBe('SUCCEEDED');
     expect(await statusesOf(first)).toEqual(['QUEUED', 'RUNNING', 'SUCCEEDED']);
     expect(await page.evaluate('window.__sameDocument')).toBe(true);
-    // Live over one WebSocket; over HTTP only the mutation itself (no query was repeated).
-    expect(operations.slice(before)).toEqual(['StudioExtendVideo']);
+    // Live over one WebSocket; over HTTP only the mutation and one read of the header's usage (nothing polled).
+    expect(operations.slice(before)).toEqual(['StudioExtendVideo', 'StudioViewer']);
     expect(sockets).toEqual([`${stack.app.url.replace('http:', 'ws:')}/graphql`]);
     await expect.poll(() => textOf(card(first)), SOON).toContain('720p · 5 s · Normal');
     await expect.poll(() => textOf(card(first)), SOON).toContain('The camera glides forward');
@@ -291,6 +292,15 @@ describe('the studio in a real browser', () => {
     await expect.poll(() => history.count(), SOON).toBeGreaterThanOrEqual(12);
     await page.evaluate('window.scrollTo(0, 0)');
     await screenshot('history');
+  });
+
+  it('fits a phone screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await visible(page.getByRole('heading', { name: 'Extend a video' }));
+    expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
+    await page.getByRole('heading', { name: 'History' }).scrollIntoViewIfNeeded();
+    await screenshot('phone');
+    await page.setViewportSize({ width: 1360, height: 900 });
   });
 
   it('forgets the key', async () => {

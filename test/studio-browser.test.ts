@@ -50,8 +50,9 @@ const LATER = { timeout: 45_000 };
 const card = (id: string, within: Locator | Page = page) => within.locator(`article[data-generation-id="${id}"]`).first();
 
 /** Submits the extend form and returns the id of the generation it started. */
-async function submitExtend(operation = 'StudioExtendVideo'): Promise<string> {
-  const answered = page.waitForResponse((response) => operationOf(response.request()) === operation);
+async function submitExtend(upload = false): Promise<string> {
+  const multipart = (request: Request) => /^multipart\/form-data/.test(request.headers()['content-type'] ?? '');
+  const answered = page.waitForResponse((response) => (upload ? multipart(response.request()) : operationOf(response.request()) === 'StudioExtendVideo'));
   await page.getByRole('button', { name: 'Extend', exact: true }).click();
   const body = (await (await answered).json()) as { data: { extendVideo: { __typename: string; generation?: { id: string } } } };
   expect(body.data.extendVideo.__typename, JSON.stringify(body)).toBe('ExtendVideoSuccess');
@@ -110,6 +111,14 @@ beforeAll(async () => {
     const name = operationOf(request);
     if (name) operations.push(name);
   });
+  // Offline: the page may reach this server only (no CDN, no fonts, no analytics).
+  await page.route(
+    (url) => url.origin !== stack.app.url && url.origin !== stack.app.publicBaseUrl,
+    (route) => {
+      problems.push(`request outside the server: ${route.request().url()}`);
+      return route.abort();
+    },
+  );
 });
 
 afterAll(async () => {
@@ -218,7 +227,7 @@ describe('the studio in a real browser', () => {
     await expect.poll(() => textOf(page.locator('.drop-zone')), SOON).toContain('my-beach.mp4');
     await page.getByLabel('Prompt', { exact: true }).fill('Gulls rise from the surf');
     await page.getByLabel('Quality').selectOption('Q360P');
-    const id = await submitExtend('upload');
+    const id = await submitExtend(true);
     await expect.poll(() => attributeOf(card(id), 'data-status'), LATER).toBe('SUCCEEDED');
     const generation = await waitForTerminal(stack, id);
     expect(generation.sourceVideoUrl).toMatch(new RegExp(`^${stack.app.publicBaseUrl}/videos/[A-Za-z0-9_-]+\\.mp4$`));

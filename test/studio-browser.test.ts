@@ -98,7 +98,8 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium), as .ci/run does`);
   // Slow enough to see each status: 0.8 s queued and 1.5 s processing at the fake Segmind, which
   // fetches each source as Segmind does (a missing one fails the job; an output continues its source).
-  stack = await startStack({ segmind: { queueMs: 800, processingMs: 1500, fetchSources: true } });
+  // A call to it may take 30 s, so that a submit held back on purpose (the cancel test) stays RUNNING.
+  stack = await startStack({ segmind: { queueMs: 800, processingMs: 1500, fetchSources: true }, env: { UPSTREAM_TIMEOUT_MS: '30000' } });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
@@ -210,6 +211,12 @@ describe('the studio in a real browser', () => {
       await urls(first),
       await urls(chained),
     ]);
+    // When a clip ends, the player goes on with the next one.
+    const current = () => textOf(page.getByRole('list', { name: 'Play order' }).locator('li[aria-current="true"]'));
+    await expect.poll(current, SOON).toBe('The first video');
+    await page.locator('.chain-player video').dispatchEvent('ended');
+    await expect.poll(current, SOON).toContain('Extension 1: The camera glides forward');
+    await expect.poll(async () => (await mediaState(page.locator('.chain-player video'))).src, SOON).toBe(await urls(first));
     await screenshot('chain');
 
     // The source's chain view lists the extension.
@@ -223,6 +230,17 @@ describe('the studio in a real browser', () => {
   it('uploads a file through the file input (multipart) and follows it to SUCCEEDED', async () => {
     const clip = Buffer.from(await (await fetch(`${stack.app.url}/samples/beach.mp4`)).arrayBuffer());
     await page.getByRole('radio', { name: 'Upload a file' }).click();
+    // A file dropped on the upload area is taken as the one to send.
+    await page.evaluate(
+      `(() => {
+        const data = new DataTransfer();
+        data.items.add(new File([new Uint8Array(16)], 'dropped.mov', { type: 'video/quicktime' }));
+        const zone = document.querySelector('.drop-zone');
+        zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
+        zone.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+      })()`,
+    );
+    await expect.poll(() => textOf(page.locator('.drop-zone')), SOON).toContain('dropped.mov');
     await page.locator('#video-file').setInputFiles({ name: 'my-beach.mp4', mimeType: 'video/mp4', buffer: clip });
     await expect.poll(() => textOf(page.locator('.drop-zone')), SOON).toContain('my-beach.mp4');
     await page.getByLabel('Prompt', { exact: true }).fill('Gulls rise from the surf');
@@ -260,7 +278,7 @@ describe('the studio in a real browser', () => {
 
   it('cancels a generation from its card', async () => {
     // The fake Segmind holds the submit for a while, so the generation is still RUNNING when canceled.
-    stack.segmind.faults.inject('submit', { kind: 'delay', ms: 8000 });
+    stack.segmind.faults.inject('submit', { kind: 'delay', ms: 12_000 });
     await page.getByLabel('Prompt', { exact: true }).fill('A storm rolls in');
     const id = await submitExtend();
     await expect.poll(() => attributeOf(card(id), 'data-status'), SOON).toBe('RUNNING');

@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # extendql image: a build stage with every dependency generates the code the server needs
-# (src/generated: the Prisma client and its Pothos types); the runtime stage installs production
-# dependencies only and runs as the unprivileged `node` user.
+# (src/generated: the Prisma client and its Pothos types) and builds the studio (web/dist); the
+# runtime stage installs production dependencies only and runs as the unprivileged `node` user.
 #
 # scripts/check-production-install.mjs replays this file's COPY, RUN, ENV, ENTRYPOINT, CMD and
 # HEALTHCHECK on a scratch copy of the repository without docker (CI runs it). It follows the
@@ -12,8 +12,9 @@ FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma ./prisma
-COPY scripts/prisma.mjs ./scripts/
-# postinstall runs `prisma generate` into src/generated.
+COPY scripts/prisma.mjs scripts/build-web.ts ./scripts/
+COPY web ./web
+# postinstall runs `prisma generate` into src/generated and builds the studio (Vite) into web/dist.
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 
 FROM node:24-bookworm-slim AS runtime
@@ -21,10 +22,12 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma ./prisma
-COPY scripts/prisma.mjs ./scripts/
-# The generated client comes from the build stage, so this install does not depend on the Prisma
-# CLI (a dev dependency) being present; when it is, postinstall regenerates the same files.
+COPY scripts/prisma.mjs scripts/build-web.ts ./scripts/
+# The generated client and the studio's bundle come from the build stage, so this install needs
+# neither the Prisma CLI nor Vite (dev dependencies); when the CLI is present, postinstall
+# regenerates the same client, and without Vite it keeps the bundle.
 COPY --from=build /app/src/generated ./src/generated
+COPY --from=build /app/web/dist ./web/dist
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 COPY src ./src
 COPY bin ./bin

@@ -24,6 +24,13 @@ const config: CodegenConfig = {
       presetConfig: { fragmentMasking: false },
       config: { ...typescript, documentMode: 'string' },
     },
+    // For the studio (web/): document nodes for urql. Upload is the browser's File.
+    'web/src/gql/': {
+      documents: ['web/src/documents.graphql'],
+      preset: 'client',
+      presetConfig: { fragmentMasking: false },
+      config: { ...typescript, scalars: { ...typescript.scalars, Upload: 'File' } },
+    },
   },
 };
 

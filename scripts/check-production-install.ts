@@ -208,10 +208,26 @@ async function checkServer(runtime: Replayed, env: Record<string, string>, comma
   const t = Date.now();
   await waitFor(async () => (await fetch(`http://127.0.0.1:${env.PORT}/health`).catch(() => null))?.status === 200, exited, 180_000, '/health to answer 200');
   say(`/health answered 200, ${elapsed(t)} after start`);
+  await checkStudio(env);
   const probe = spawnSync(program(healthcheck[0]!), healthcheck.slice(1), { cwd: join(runtime.root, runtime.workdir), env, timeout: 10_000, encoding: 'utf8', ...identity(runtime) });
   if (probe.status !== 0) throw new Error(`the Dockerfile's HEALTHCHECK exited with ${probe.status ?? probe.signal}: ${probe.stderr}`);
   say('the HEALTHCHECK command exits 0');
   await stopWithSigterm(child, exited, 'server');
+}
+
+/** The studio's page and its script, as built by the build stage and copied into the runtime stage. */
+async function checkStudio(env: Record<string, string>): Promise<void> {
+  const origin = `http://127.0.0.1:${env.PORT}`;
+  const page = await fetch(`${origin}/`);
+  const html = await page.text();
+  const script = /<script type="module"[^>]* src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+  if (page.status !== 200 || !script) throw new Error(`/ answered ${page.status} without the studio's page: ${html.slice(0, 200)}`);
+  const asset = await fetch(`${origin}${script}`);
+  await asset.arrayBuffer();
+  if (asset.status !== 200 || !asset.headers.get('content-type')?.startsWith('text/javascript')) {
+    throw new Error(`${script} answered ${asset.status} (${asset.headers.get('content-type')})`);
+  }
+  say(`/ serves the studio (${script})`);
 }
 
 async function checkWorker(runtime: Replayed, env: Record<string, string>, command: string[]): Promise<void> {

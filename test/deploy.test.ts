@@ -112,7 +112,7 @@ describe('Dockerfile', () => {
     // What the replay skips: only the volume's directory, which needs the image's `node` user.
     expect(runtime!.instructions.filter((i) => i.imageOnly).map((i) => i.args)).toEqual(['mkdir -p /data && chown node:node /data']);
     const copied = runtime!.instructions.filter((i) => i.keyword === 'COPY' && i.flags.from === 'build').map((i) => i.args);
-    expect(copied).toEqual(['/app/src/generated ./src/generated']);
+    expect(copied).toEqual(['/app/src/generated ./src/generated', '/app/web/dist ./web/dist']);
   });
 
   it('runs as a non-root user, in production mode, with DATA_DIR on a volume', () => {
@@ -135,7 +135,7 @@ describe('Dockerfile', () => {
 
   it('copies only tracked files that .dockerignore lets through, and keeps the generated client out of the context', () => {
     const ignore = parseDockerignore(read('.dockerignore'));
-    for (const path of ['node_modules/x', 'data/postgres/PG_VERSION', '.git', 'src/generated/prisma/client.ts', 'server.log', '.env']) {
+    for (const path of ['node_modules/x', 'data/postgres/PG_VERSION', '.git', 'src/generated/prisma/client.ts', 'web/dist/index.html', 'server.log', '.env']) {
       expect(dockerIgnored(ignore, path), path).toBe(true);
     }
     const tracked = spawnSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' }).stdout.split('\n');

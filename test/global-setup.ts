@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { createLogger } from '../src/logger.ts';
+import { ensureWebBundle } from '../scripts/build-web.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -12,8 +13,12 @@ declare module 'vitest' {
   }
 }
 
-/** Real PostgreSQL for the suite: DATABASE_URL when set, otherwise an embedded cluster. */
+/**
+ * Real PostgreSQL for the suite: DATABASE_URL when set, otherwise an embedded cluster. The studio's
+ * bundle is rebuilt first when web/ changed since it was built, so no test runs a stale one.
+ */
 export default async function setup(project: TestProject) {
+  await ensureWebBundle();
   if (process.env.DATABASE_URL) {
     project.provide('adminDatabaseUrl', process.env.DATABASE_URL);
     return;

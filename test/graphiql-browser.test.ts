@@ -111,7 +111,7 @@ beforeAll(async () => {
 afterAll(() => stack?.close());
 
 describe('GraphiQL in a real browser', () => {
-  it('runs the example extendVideo against the simulator and shows the finished video', async () => {
+  it('shares one key across its tabs: extends the sample, follows it in the subscription tab and reads it in the query tab', async () => {
     if (!existsSync(CHROMIUM)) {
       throw new Error(`${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium), as .ci/run does`);
     }
@@ -153,39 +153,59 @@ describe('GraphiQL in a real browser', () => {
         );
       }
 
-      // GraphiQL opens on the extendVideo example, with the x-api-key placeholder in the headers.
+      // Every request GraphiQL sends to /graphql, with the key it carried.
+      const sent: { operation: string; key: string | undefined }[] = [];
+      page.on('request', (request) => {
+        const url = new URL(request.url());
+        if (url.pathname !== '/graphql' || request.resourceType() === 'document') return;
+        // Subscriptions over SSE are GETs with the query in the URL.
+        const text = request.method() === 'GET' ? (url.searchParams.get('query') ?? '') : (request.postData() ?? '');
+        const operation = /(?:query|mutation|subscription) (\w+)/.exec(text)?.[1] ?? 'introspection';
+        sent.push({ operation, key: request.headers()['x-api-key'] });
+      });
+
+      // GraphiQL opens on the extendVideo example; its tabs have no key of their own.
       await expect.poll(() => page.locator('.graphiql-tab-active').textContent()).toContain('ExtendVideo');
       await expect
         .poll(() => editorText(queryEditor), { message: "GraphiQL's query editor should open on the extendVideo example" })
         .toContain('mutation ExtendVideo');
+      expect(await page.locator('.graphiql-tab-button').allTextContents()).toEqual(['ExtendVideo', 'Follow', 'Generation', 'History']);
       await page.getByRole('button', { name: 'Headers' }).click();
       // The headers and variables editors share the tools pane; the visible one is the open tab's.
       const toolEditor = page.locator('.graphiql-editor-tool .graphiql-editor:not(.hidden)');
-      await expect.poll(() => editorText(toolEditor)).toContain('paste a key from npm run apikey:create');
-      await replaceEditorText(page, toolEditor, JSON.stringify({ 'x-api-key': stack.key }, null, 2));
-      await expect.poll(() => editorText(toolEditor)).toContain(stack.key);
+      await expect.poll(() => editorText(toolEditor)).toBe('{}');
+
+      // One key, entered once in the key bar above GraphiQL, for every tab.
+      await page.getByLabel('API key for every tab').fill(stack.key);
+      await page.getByRole('button', { name: 'Use key' }).click();
+      await expect.poll(() => page.locator('#xq-key-state').textContent()).toContain(`Key ${stack.key.slice(0, 7)}… is sent from every tab.`);
+      expect(await page.getByLabel('API key for every tab').inputValue()).toBe('');
 
       const created = await run(page);
       expect(created).toContain('"ExtendVideoSuccess"');
       const id = jsonString(created, 'id');
       expect(id, created).toBeTruthy();
 
-      // The generation tab: paste the id into its variables, then run it until the video is there.
-      await selectTab(page, 'Generation');
-      await expect.poll(() => editorText(queryEditor)).toContain('query Generation');
+      // The subscription tab follows the generation live, with the same key and nothing pasted into its headers.
+      await selectTab(page, 'Follow');
+      await expect.poll(() => editorText(queryEditor)).toContain('subscription Follow');
       await page.getByRole('button', { name: 'Headers' }).click();
-      if (!(await editorText(toolEditor)).includes(stack.key)) {
-        await replaceEditorText(page, toolEditor, JSON.stringify({ 'x-api-key': stack.key }, null, 2));
-      }
+      await expect.poll(() => editorText(toolEditor)).toBe('{}');
       await page.getByRole('button', { name: 'Variables' }).click();
       await expect.poll(() => editorText(toolEditor)).toContain('paste the generation id');
       await replaceEditorText(page, toolEditor, JSON.stringify({ id }, null, 2));
+      await page.locator('.graphiql-execute-button').click();
+      const pane = page.locator('.graphiql-response');
+      await expect.poll(() => editorText(pane), { timeout: 30_000 }).toMatch(/"status":\s*"SUCCEEDED"/);
+      const streamed = await editorText(pane);
+      expect(jsonString(streamed, 'url')).toMatch(/^http:\/\/[^/]+\/videos\/[A-Za-z0-9_-]+\.mp4$/);
 
-      let result = '';
-      for (let attempt = 0; attempt < 60 && !/"status":\s*"(SUCCEEDED|FAILED|CANCELED)"/.test(result); attempt++) {
-        if (attempt > 0) await page.waitForTimeout(250);
-        result = await run(page);
-      }
+      // The query tab too.
+      await selectTab(page, 'Generation');
+      await expect.poll(() => editorText(queryEditor)).toContain('query Generation');
+      await page.getByRole('button', { name: 'Variables' }).click();
+      await replaceEditorText(page, toolEditor, JSON.stringify({ id }, null, 2));
+      const result = await run(page);
       expect(result).toContain('"status": "SUCCEEDED"');
       const url = jsonString(result, 'url');
       expect(url, result).toMatch(/^http:\/\/[^/]+\/videos\/[A-Za-z0-9_-]+\.mp4$/);
@@ -195,6 +215,11 @@ describe('GraphiQL in a real browser', () => {
       expect(video.headers.get('content-type')).toBe('video/mp4');
       await video.arrayBuffer();
 
+      // Every operation of every tab carried the one key.
+      const operations = sent.filter((request) => request.operation !== 'introspection');
+      expect(operations.map((request) => request.operation)).toEqual(['ExtendVideo', 'Follow', 'Generation']);
+      expect(operations.every((request) => request.key === stack.key)).toBe(true);
+
       await mkdir(SCREENSHOT_DIR, { recursive: true });
       const screenshot = join(SCREENSHOT_DIR, `graphiql-${Date.now()}.png`);
       await page.screenshot({ path: screenshot });
@@ -203,6 +228,14 @@ describe('GraphiQL in a real browser', () => {
       expect((await stat(screenshot)).size).toBeGreaterThan(20_000);
       console.log(`GraphiQL screenshot: ${screenshot}`);
       expect(pageErrors).toEqual([]);
+
+      // The studio is one link away, and already has the key.
+      await page.getByRole('link', { name: 'Open the studio →' }).click();
+      await page.getByRole('heading', { name: 'Extend a video' }).waitFor({ timeout: 15_000 });
+      // Forgotten in the studio, forgotten in GraphiQL: they share it.
+      await page.getByRole('button', { name: 'Forget key' }).click();
+      await page.goto(stack.graphqlUrl);
+      await expect.poll(() => page.locator('#xq-key-state').textContent()).toContain('No key yet');
     } catch (error) {
       const page = context?.pages()[0];
       if (page) {

@@ -12,7 +12,7 @@ beforeAll(async () => {
 afterAll(() => stack?.close());
 
 describe('HTTP surface', () => {
-  it('serves GraphiQL with the ready-to-run extendVideo example and a generation query', async () => {
+  it('serves GraphiQL with the ready-to-run extendVideo example, a subscription, a generation query and the key bar', async () => {
     const response = await fetch(stack.graphqlUrl, { headers: { accept: 'text/html' } });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/text\/html/);
@@ -20,7 +20,11 @@ describe('HTTP surface', () => {
     expect(html).toContain('mutation ExtendVideo');
     expect(html).toContain('extendVideo(');
     expect(html).toContain('query Generation');
+    expect(html).toContain('subscription Follow');
     expect(html).toContain('x-api-key');
+    // The key bar that sends one key from every tab, and the way to the studio.
+    expect(html).toContain('API key for every tab');
+    expect(html).toContain('<a class="xq-studio" href="/">Open the studio');
     // The example's source is this server's own sample clip, on whatever port it listens.
     expect(stack.app.url).not.toMatch(/:4000$/);
     expect(html).toContain(`${stack.app.publicBaseUrl}/samples/beach.mp4`);

@@ -7,6 +7,7 @@ import { createGraphQLHandler, type GraphQLHandler } from '../http/graphql-handl
 import { trackRequest } from '../http/request-id.ts';
 import { createSampleHandler } from '../http/samples.ts';
 import { bodyLimitExceeded, isMultipart } from '../http/security.ts';
+import { createStudioHandler } from '../http/studio.ts';
 import { limitBodyTime, serverTimeouts } from '../http/timeouts.ts';
 import { createVideoHandler } from '../http/videos.ts';
 import { attachWebSocket } from '../http/websocket.ts';
@@ -48,7 +49,7 @@ export async function startHttp(config: Config, core: Core, lifecycle: Lifecycle
   return { url, publicBaseUrl, server, yoga };
 }
 
-/** The request listener: /videos, /samples, and GraphQL within its body limits and time. */
+/** The request listener: /videos, /samples, the studio at /, and GraphQL within its body limits and time. */
 function routes(config: Config, core: Core, yoga: GraphQLHandler): Parameters<typeof createServer>[1] {
   const { storage, db, logger } = core;
   const serveVideo = createVideoHandler({
@@ -61,10 +62,12 @@ function routes(config: Config, core: Core, yoga: GraphQLHandler): Parameters<ty
   });
   // The examples' source clip: made now when simulating (a newcomer's first start), else when first asked for.
   const samples = createSampleHandler(config.dataDir, { prepareNow: core.simulator !== null, logger });
+  const studio = createStudioHandler();
   return (req, res) => {
     trackRequest(req, res, logger);
     if (req.url?.startsWith('/videos/')) void serveVideo(req, res);
     else if (req.url?.startsWith('/samples/')) void samples.handle(req, res);
+    else if (studio.serves(req)) void studio.handle(req, res);
     else if (!bodyLimitExceeded(req, res, isMultipart(req) ? config.maxUploadRequestBytes : config.maxRequestBytes)) {
       if (!isMultipart(req)) limitBodyTime(req, res, config.http.requestTimeoutMs);
       void yoga.handle(req, res);

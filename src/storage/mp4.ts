@@ -15,8 +15,11 @@ export class NotMp4Error extends Error {
   override readonly name = 'NotMp4Error';
 }
 
-// Small reads: only box headers and `moov` are ever read; `mdat` is skipped by seeking.
-const CHUNK_SIZE = 64 * 1024;
+// Small reads: only box headers and `moov` are ever read; `mdat` is skipped by seeking. The first
+// read is small (a short clip's whole `moov` fits in it, and every finished generation is
+// inspected); each further one doubles, so a long video's large `moov` still takes few reads.
+const FIRST_READ = 16 * 1024;
+const MAX_READ = 1024 * 1024;
 
 async function readAt(fh: FileHandle, position: number, length: number): Promise<MP4BoxBuffer> {
   const buf = new MP4BoxBuffer(length);
@@ -50,8 +53,10 @@ export async function inspectMp4File(path: string): Promise<Mp4Info> {
     };
 
     let position = 0;
+    let readSize = FIRST_READ;
     while (!movie && !parseError && position < size) {
-      const length = Math.min(CHUNK_SIZE, size - position);
+      const length = Math.min(readSize, size - position);
+      readSize = Math.min(readSize * 2, MAX_READ);
       const chunk = await readAt(fh, position, length);
       let next: number | undefined;
       try {

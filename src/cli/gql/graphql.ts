@@ -275,7 +275,7 @@ export const CliExtendVideoDocument = new TypedDocumentString(`
     durationSeconds
     sha256
   }
-}`) as unknown as TypedDocumentString<CliExtendVideoMutation, CliExtendVideoMutationVariables>;
+}`, {"hash":"sha256:e5ec95ecc5f9336f0d3bcf68d6d8a5edcf21f623225b0380a9d6c44d959103b4"}) as unknown as TypedDocumentString<CliExtendVideoMutation, CliExtendVideoMutationVariables>;
 export const CliGenerationUpdatedDocument = new TypedDocumentString(`
     subscription CliGenerationUpdated($id: ID!) {
   generationUpdated(id: $id) {
@@ -307,7 +307,7 @@ export const CliGenerationUpdatedDocument = new TypedDocumentString(`
     durationSeconds
     sha256
   }
-}`) as unknown as TypedDocumentString<CliGenerationUpdatedSubscription, CliGenerationUpdatedSubscriptionVariables>;
+}`, {"hash":"sha256:8b31f15f43c33550c57257edeefc1809ec414ca426bbdd22edbe9ba80256a1c1"}) as unknown as TypedDocumentString<CliGenerationUpdatedSubscription, CliGenerationUpdatedSubscriptionVariables>;
 export const CliHistoryDocument = new TypedDocumentString(`
     query CliHistory($first: Int!, $after: String, $status: GenerationStatus) {
   generations(first: $first, after: $after, status: $status) {
@@ -328,4 +328,4 @@ export const CliHistoryDocument = new TypedDocumentString(`
     }
   }
 }
-    `) as unknown as TypedDocumentString<CliHistoryQuery, CliHistoryQueryVariables>;
+    `, {"hash":"sha256:c3cd07f8c83fd75c126130bf2a6300f536b81343e605da9436919bcb90b1ef6e"}) as unknown as TypedDocumentString<CliHistoryQuery, CliHistoryQueryVariables>;

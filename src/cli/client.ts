@@ -33,10 +33,10 @@ function documentIdOf<TResult, TVariables>(document: Document<TResult, TVariable
  * says PERSISTED_QUERY_NOT_FOUND (in allowlist mode it says PERSISTED_QUERY_NOT_IN_LIST, and text
  * would be refused too); a GraphQL Yoga server without trusted documents refuses the parameter.
  */
-function wantsText(result: ExecutionResultJson, status: number): boolean {
+function wantsText(result: ExecutionResultJson, refused: boolean): boolean {
   if (result.data != null) return false;
   return (result.errors ?? []).some(
-    (error) => error.extensions?.code === 'PERSISTED_QUERY_NOT_FOUND' || (status === 400 && error.message.startsWith('Unexpected parameter "documentId"')),
+    (error) => error.extensions?.code === 'PERSISTED_QUERY_NOT_FOUND' || (refused && error.message.startsWith('Unexpected parameter "documentId"')),
   );
 }
 
@@ -97,16 +97,35 @@ export class GraphQLClient {
 
   /** Runs a subscription over SSE: each result's data, until the server completes the stream. */
   async *subscribe<TResult, TVariables>(document: Document<TResult, TVariables>, variables: TVariables): AsyncGenerator<TResult, void, undefined> {
-    const answer = await this.send(document, variables, 'text/event-stream');
-    if (!(answer instanceof Response) || !answer.body) {
-      // Refused before it started (e.g. a bad request): one plain result.
-      yield this.dataOf<TResult>(answer instanceof Response ? {} : answer);
+    for (;;) {
+      const byId = !this.textOnly && documentIdOf(document) !== undefined;
+      const answer = await this.send(document, variables, 'text/event-stream');
+      if (!(answer instanceof Response) || !answer.body) {
+        // Refused before it started (e.g. a bad request): one plain result.
+        yield this.dataOf<TResult>(answer instanceof Response ? {} : answer);
+        return;
+      }
+      const results = this.streamed(answer);
+      const first = await results.next();
+      // A refusal of the id comes as the stream's one event when the client asked for a stream.
+      if (byId && !first.done && wantsText(first.value, true)) {
+        await results.return();
+        this.textOnly = true;
+        continue;
+      }
+      if (first.done) return;
+      yield this.dataOf<TResult>(first.value);
+      for await (const result of results) yield this.dataOf<TResult>(result);
       return;
     }
+  }
+
+  /** The results of an event stream, until its `complete`; a stream that ends without one was cut. */
+  private async *streamed(response: Response): AsyncGenerator<ExecutionResultJson, void, undefined> {
     try {
-      for await (const event of readSse(answer.body)) {
+      for await (const event of readSse(response.body!)) {
         if (event.event === 'complete') return;
-        if (event.event === 'next') yield this.dataOf<TResult>(this.parse(event.data, answer));
+        if (event.event === 'next') yield this.parse(event.data, response);
       }
     } catch (error) {
       throw this.signal.aborted ? new InterruptedError() : error instanceof CliError ? error : new StreamInterruptedError(this.where);
@@ -128,7 +147,7 @@ export class GraphQLClient {
       const response = await this.post({ documentId, variables }, accept, upload);
       if (isEventStream(response)) return response;
       const result = await this.readJson(response);
-      if (!wantsText(result, response.status)) return result;
+      if (!wantsText(result, response.status === 400)) return result;
       this.textOnly = true;
     }
     const response = await this.post({ query: document.toString(), variables }, accept, upload);

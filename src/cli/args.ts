@@ -72,6 +72,7 @@ const DOWNLOAD = {
 export const OPTION_OF_FIELD: { readonly [Field in keyof ExtendVideoInput]?: string } = {
   videoUrl: '--video-url',
   sourceGenerationId: '--source',
+  video: '--video',
   prompt: '--prompt',
   duration: '--duration',
   quality: '--quality',

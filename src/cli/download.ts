@@ -222,6 +222,7 @@ export async function downloadVideo(video: StoredVideo, out: string, options: Do
 /** A failure on the way: the partial file is kept to resume from when it holds anything. */
 async function cutShort(error: unknown, part: string, where: string, signal: AbortSignal): Promise<CliError> {
   const kept = ((await stat(part).catch(() => undefined))?.size ?? 0) > 0;
+  if (!kept) await rm(part, { force: true });
   if (signal.aborted) return kept ? new DownloadCutShort('Interrupted', { type: 'Interrupted', url: where }, part, true) : new InterruptedError();
   const known = error instanceof CliError ? error : new CliError(`Downloading ${where} failed: ${reasonOf(error)}`, { type: 'DownloadError', url: where }, undefined, true);
   if (!kept) return known;

@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { partialPath } from '../src/cli/download.ts';
+import { DownloadCutShort, downloadVideo, partialPath } from '../src/cli/download.ts';
 import { GenerationDocument, GenerationsDocument } from './gql/graphql.ts';
 import { runCli, type CliOptions, type Run } from './helpers/cli.ts';
 import { startStack, submissions, waitForTerminal, type Stack } from './helpers/stack.ts';
@@ -48,6 +50,16 @@ async function expectStoredVideo(path: string, id: string) {
 /** The access-log lines of requests for one path (each with its status). */
 const requestsFor = (path: string) =>
   stack.logs.map((line) => JSON.parse(line) as { msg: string; path?: string; status?: number }).filter((line) => line.msg === 'request' && line.path === path);
+
+/** requestsFor, once no new line has come for a while: a line is written when its response has closed. */
+async function settledRequestsFor(path: string) {
+  for (let seen = -1; ; ) {
+    const now = requestsFor(path).length;
+    if (now === seen) return requestsFor(path);
+    seen = now;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
 
 beforeAll(async () => {
   // A slow fake Segmind, so that a run goes through several states worth showing.
@@ -302,11 +314,11 @@ describe('extendql CLI', () => {
       expect(run.stdout).toContain(`Saved ${name}: `);
       await expectStoredVideo(inDownloads(name), created[0]!.id);
 
-      const fetched = requestsFor(where).length;
+      const fetched = (await settledRequestsFor(where)).length;
       const again = await extendql(['download', created[0]!.id, '--json'], { cwd: join(dir, 'downloads') });
       expect(again.code).toBe(0);
       expect(JSON.parse(again.stdout)).toMatchObject({ file: { path: inDownloads(name), bytes: video.byteSize, sha256: video.sha256, alreadyComplete: true } });
-      expect(requestsFor(where)).toHaveLength(fetched);
+      expect(await settledRequestsFor(where)).toHaveLength(fetched);
     });
 
     it('resumes a truncated file with a Range request and checks the whole', async () => {
@@ -317,7 +329,7 @@ describe('extendql CLI', () => {
       expect(run.code).toBe(0);
       expect(JSON.parse(run.stdout)).toMatchObject({ file: { path: out, bytes: video.byteSize, sha256: video.sha256, resumedFrom: kept, alreadyComplete: false } });
       expect(run.stderr).toMatch(/^Resuming the download at \S+ KB of \S+ KB$/m);
-      expect(requestsFor(where).at(-1)!.status).toBe(206);
+      expect((await settledRequestsFor(where)).at(-1)!.status).toBe(206);
       expect((await readFile(out)).equals(bytes)).toBe(true);
       expect(await readdir(join(dir, 'downloads'))).not.toContainEqual(expect.stringMatching(/\.part$/));
     });
@@ -330,6 +342,41 @@ describe('extendql CLI', () => {
       expect(run.stdout).toMatch(/^Resuming the download at 1000 B of /m);
       expect((await readFile(out)).equals(bytes)).toBe(true);
       await expect(readFile(partialPath(out, video.sha256))).rejects.toThrow(/ENOENT/);
+    });
+
+    it('keeps what a cut connection delivered, and resumes it with a Range request', async () => {
+      // A server that cuts the first response short and honours Range after that.
+      const ranges: (string | undefined)[] = [];
+      const server = createServer((req, res) => {
+        ranges.push(req.headers.range);
+        const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+        if (ranges.length === 1) {
+          res.writeHead(200, { 'content-length': bytes.length, 'content-type': 'video/mp4' });
+          // Once the client has had the first bytes, the connection goes away.
+          res.write(bytes.subarray(0, 5000), () => setTimeout(() => res.destroy(), 100));
+          return;
+        }
+        res.writeHead(from ? 206 : 200, { 'content-length': bytes.length - from, ...(from && { 'content-range': `bytes ${from}-${bytes.length - 1}/${bytes.length}` }) });
+        res.end(bytes.subarray(from));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const cut = { ...video, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/cut.mp4` };
+        const out = inDownloads('cut-connection.mp4');
+        const options = { base: new URL(stack.graphqlUrl), signal: new AbortController().signal, force: false, onProgress: () => {} };
+        const error = await downloadVideo(cut, out, options).catch((e: unknown) => e);
+        expect(error, String(error)).toBeInstanceOf(DownloadCutShort);
+        expect((await readFile(partialPath(out, video.sha256))).equals(bytes.subarray(0, 5000))).toBe(true);
+        await expect(readFile(out)).rejects.toThrow(/ENOENT/);
+
+        const file = await downloadVideo(cut, out, options);
+        expect(file).toEqual({ path: out, bytes: bytes.length, sha256: video.sha256, resumedFrom: 5000, alreadyComplete: false });
+        expect(ranges).toEqual([undefined, 'bytes=5000-']);
+        expect((await readFile(out)).equals(bytes)).toBe(true);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
     });
 
     it('keeps a different file unless --force, even one shorter than the video', async () => {

@@ -284,6 +284,11 @@ describe('the manifest', () => {
     for (const [path] of outputs) expect(PROJECT_MANIFESTS).toContain(`${path}persisted-documents.json`);
   });
 
+  it('has the id the README’s curl example sends', async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    expect(/"documentId":"(sha256:[0-9a-f]{64})"/.exec(readme)?.[1]).toBe(HISTORY);
+  });
+
   it('stops the start on a manifest that cannot be read, whose ids do not hash to their text, or that gives one id two texts', async () => {
     const load = (manifests: string[]) => loadTrustedDocuments({ allowArbitraryOperations: false, manifests }, logger);
     await expect(load([join(dir, 'missing.json')])).rejects.toThrow(ConfigError);

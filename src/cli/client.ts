@@ -113,10 +113,15 @@ export class GraphQLClient {
         this.textOnly = true;
         continue;
       }
-      if (first.done) return;
-      yield this.dataOf<TResult>(first.value);
-      for await (const result of results) yield this.dataOf<TResult>(result);
-      return;
+      try {
+        if (first.done) return;
+        yield this.dataOf<TResult>(first.value);
+        for await (const result of results) yield this.dataOf<TResult>(result);
+        return;
+      } finally {
+        // Also when the caller stops early: the stream's connection is closed.
+        await results.return();
+      }
     }
   }
 

@@ -48,10 +48,6 @@ export class TrustedDocuments {
     this.allowArbitraryOperations = allowArbitraryOperations;
   }
 
-  get size(): number {
-    return this.documents.size;
-  }
-
   /** The text of a trusted document; a bare SHA-256 hex (Apollo's `sha256Hash`) names it too. */
   documentOf(id: string): string | undefined {
     return this.documents.get(id) ?? this.documents.get(`sha256:${id}`);

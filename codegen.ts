@@ -16,12 +16,14 @@ const config: CodegenConfig = {
       presetConfig: { fragmentMasking: false },
       config: typescript,
     },
-    // For the `extendql` command line. String documents: sent with fetch as they are, so the CLI
-    // needs no GraphQL client library at run time.
+    // For the `extendql` command line. String documents, sent with fetch, so the CLI needs no
+    // GraphQL client library at run time. Each carries its SHA-256 document id, which the CLI sends
+    // instead of the text; persisted-documents.json (id -> text) is part of the server's manifest
+    // of trusted documents (src/http/trusted-documents.ts).
     'src/cli/gql/': {
       documents: ['src/cli/documents.graphql'],
       preset: 'client',
-      presetConfig: { fragmentMasking: false },
+      presetConfig: { fragmentMasking: false, persistedDocuments: { mode: 'embedHashInDocument', hashAlgorithm: 'sha256' } },
       config: { ...typescript, documentMode: 'string' },
     },
     // For the studio (web/): document nodes for urql. Upload is the browser's File.

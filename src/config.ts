@@ -83,6 +83,14 @@ const EnvSchema = z.object({
   HTTP_UPLOAD_TIMEOUT_MS: positiveInt.default(10 * 60_000),
   /** How long an idle keep-alive connection stays open; above a load balancer's idle timeout when behind one. */
   HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt.default(5_000),
+  /**
+   * Trusted documents: false turns on allowlist mode, where only the documents of the project's
+   * own manifests (and TRUSTED_DOCUMENTS) run, sent by their documentId; query text is refused,
+   * introspection excepted. True: both ids and text run.
+   */
+  ALLOW_ARBITRARY_OPERATIONS: z.stringbool().default(true),
+  /** More manifests of trusted documents (JSON objects of document id to text), comma-separated paths. */
+  TRUSTED_DOCUMENTS: optional(z.string().min(1)),
   /** When set, /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. Unset: /metrics is open. */
   METRICS_TOKEN: optional(z.string().min(16)),
   /** Uploads being received at once, in one process and per API key; more are refused (429) before their body is read. */
@@ -167,6 +175,8 @@ export interface Config {
   http: { headersTimeoutMs: number; requestTimeoutMs: number; uploadTimeoutMs: number; keepAliveTimeoutMs: number };
   /** Null: /metrics needs no credentials. */
   metricsToken: string | null;
+  /** `allowArbitraryOperations` false: allowlist mode. `manifests`: absolute paths from TRUSTED_DOCUMENTS. */
+  trustedDocuments: { allowArbitraryOperations: boolean; manifests: string[] };
   uploads: { maxConcurrent: number; maxConcurrentPerKey: number };
   webhooks: { maxAttempts: number; retryDelaySeconds: number; timeoutMs: number; allowPrivateNetworks: boolean };
   keyLimits: { perMinute: number; concurrent: number; dailyBudgetUsd: number | null };
@@ -222,6 +232,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     },
     metricsToken: e.METRICS_TOKEN ?? null,
+    trustedDocuments: {
+      allowArbitraryOperations: e.ALLOW_ARBITRARY_OPERATIONS,
+      manifests: (e.TRUSTED_DOCUMENTS ?? '')
+        .split(',')
+        .map((path) => path.trim())
+        .filter(Boolean)
+        .map((path) => resolve(path)),
+    },
     uploads: { maxConcurrent: e.MAX_CONCURRENT_UPLOADS, maxConcurrentPerKey: e.MAX_CONCURRENT_UPLOADS_PER_KEY },
     webhooks: {
       maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,

@@ -62,7 +62,7 @@ export function exitOnFailure(error: unknown, logger?: Logger): never {
 }
 
 function startFailureLine(error: unknown): string | null {
-  if (error instanceof DatabaseUnreachableError) return error.message;
+  if (error instanceof DatabaseUnreachableError || error instanceof ConfigError) return error.message;
   const { code, port } = (error ?? {}) as NodeJS.ErrnoException & { port?: number };
   if (typeof port !== 'number') return null;
   if (code === 'EADDRINUSE') return `Port ${port} is in use (EADDRINUSE). Set PORT to another port, e.g. PORT=${port + 1} npm start.`;

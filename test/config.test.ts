@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 
@@ -17,6 +18,15 @@ describe('configuration', () => {
     expect(loadConfig({ VIDEO_RETENTION_DAYS: '0.5', VIDEO_RETENTION_SWEEP_INTERVAL_MS: '60000' }).retention).toEqual({ videoDays: 0.5, intervalMs: 60_000 });
     expect(() => loadConfig({ VIDEO_RETENTION_DAYS: '0' })).toThrow(/VIDEO_RETENTION_DAYS/);
     expect(() => loadConfig({ VIDEO_RETENTION_DAYS: 'forever' })).toThrow(ConfigError);
+  });
+
+  it('runs arbitrary operations unless ALLOW_ARBITRARY_OPERATIONS=false, with more trusted manifests from TRUSTED_DOCUMENTS', () => {
+    expect(loadConfig({}).trustedDocuments).toEqual({ allowArbitraryOperations: true, manifests: [] });
+    expect(loadConfig({ ALLOW_ARBITRARY_OPERATIONS: 'false', TRUSTED_DOCUMENTS: 'a.json, /srv/b.json,' }).trustedDocuments).toEqual({
+      allowArbitraryOperations: false,
+      manifests: [resolve('a.json'), '/srv/b.json'],
+    });
+    expect(() => loadConfig({ ALLOW_ARBITRARY_OPERATIONS: 'sometimes' })).toThrow(/ALLOW_ARBITRARY_OPERATIONS/);
   });
 
   it('treats empty variables as unset', () => {

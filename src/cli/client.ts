@@ -2,6 +2,7 @@ import { CliError, InterruptedError } from './errors.ts';
 import { clean } from './format.ts';
 import type { TypedDocumentString } from './gql/graphql.ts';
 import { readSse } from './sse.ts';
+import { multipartBody, type Upload } from './upload.ts';
 
 /** The CLI's own typed documents (src/cli/documents.graphql, compiled into ./gql). */
 export type Document<TResult, TVariables> = TypedDocumentString<TResult, TVariables>;
@@ -17,6 +18,29 @@ interface GraphQLErrorJson {
   message: string;
   extensions?: { code?: unknown };
 }
+
+/** What is POSTed: the document's id (a trusted document of the server) or its text. */
+type Operation = { documentId: string; variables: unknown } | { query: string; variables: unknown };
+
+/** The document id codegen gave the document (`sha256:<hex>`, see codegen.ts), if any. */
+function documentIdOf<TResult, TVariables>(document: Document<TResult, TVariables>): string | undefined {
+  const hash: unknown = document.__meta__?.hash;
+  return typeof hash === 'string' ? hash : undefined;
+}
+
+/**
+ * Whether the server refused a document id it does not know but would run the text: extendql
+ * says PERSISTED_QUERY_NOT_FOUND (in allowlist mode it says PERSISTED_QUERY_NOT_IN_LIST, and text
+ * would be refused too); a GraphQL Yoga server without trusted documents refuses the parameter.
+ */
+function wantsText(result: ExecutionResultJson, refused: boolean): boolean {
+  if (result.data != null) return false;
+  return (result.errors ?? []).some(
+    (error) => error.extensions?.code === 'PERSISTED_QUERY_NOT_FOUND' || (refused && error.message.startsWith('Unexpected parameter "documentId"')),
+  );
+}
+
+const isEventStream = (response: Response) => response.headers.get('content-type')?.includes('text/event-stream') === true;
 
 interface ExecutionResultJson {
   data?: unknown;
@@ -61,24 +85,52 @@ export class GraphQLClient {
     this.where = `${options.endpoint.origin}${options.endpoint.pathname}`;
   }
 
-  /** Runs a query or mutation; GraphQL errors become CliErrors. */
-  async request<TResult, TVariables>(document: Document<TResult, TVariables>, variables: TVariables): Promise<TResult> {
-    const response = await this.post(document, variables, 'application/graphql-response+json, application/json');
-    return this.dataOf<TResult>(await this.readJson(response));
+  /** Runs a query or mutation (with a file, as a multipart request); GraphQL errors become CliErrors. */
+  async request<TResult, TVariables>(document: Document<TResult, TVariables>, variables: TVariables, upload?: Upload): Promise<TResult> {
+    const answer = await this.send(document, variables, 'application/graphql-response+json, application/json', upload);
+    if (answer instanceof Response) {
+      await answer.body?.cancel().catch(() => undefined);
+      throw new CliError(`${this.where} answered a request with an event stream`, { type: 'BadResponse' });
+    }
+    return this.dataOf<TResult>(answer);
   }
 
   /** Runs a subscription over SSE: each result's data, until the server completes the stream. */
   async *subscribe<TResult, TVariables>(document: Document<TResult, TVariables>, variables: TVariables): AsyncGenerator<TResult, void, undefined> {
-    const response = await this.post(document, variables, 'text/event-stream');
-    if (!response.headers.get('content-type')?.includes('text/event-stream') || !response.body) {
-      // Refused before it started (e.g. a bad request): one plain result.
-      yield this.dataOf<TResult>(await this.readJson(response));
-      return;
+    for (;;) {
+      const byId = !this.textOnly && documentIdOf(document) !== undefined;
+      const answer = await this.send(document, variables, 'text/event-stream');
+      if (!(answer instanceof Response) || !answer.body) {
+        // Refused before it started (e.g. a bad request): one plain result.
+        yield this.dataOf<TResult>(answer instanceof Response ? {} : answer);
+        return;
+      }
+      const results = this.streamed(answer);
+      const first = await results.next();
+      // A refusal of the id comes as the stream's one event when the client asked for a stream.
+      if (byId && !first.done && wantsText(first.value, true)) {
+        await results.return();
+        this.textOnly = true;
+        continue;
+      }
+      try {
+        if (first.done) return;
+        yield this.dataOf<TResult>(first.value);
+        for await (const result of results) yield this.dataOf<TResult>(result);
+        return;
+      } finally {
+        // Also when the caller stops early: the stream's connection is closed.
+        await results.return();
+      }
     }
+  }
+
+  /** The results of an event stream, until its `complete`; a stream that ends without one was cut. */
+  private async *streamed(response: Response): AsyncGenerator<ExecutionResultJson, void, undefined> {
     try {
-      for await (const event of readSse(response.body)) {
+      for await (const event of readSse(response.body!)) {
         if (event.event === 'complete') return;
-        if (event.event === 'next') yield this.dataOf<TResult>(this.parse(event.data, response));
+        if (event.event === 'next') yield this.parse(event.data, response);
       }
     } catch (error) {
       throw this.signal.aborted ? new InterruptedError() : error instanceof CliError ? error : new StreamInterruptedError(this.where);
@@ -86,20 +138,48 @@ export class GraphQLClient {
     throw new StreamInterruptedError(this.where);
   }
 
+  /** Set once the server has shown it does not know our document ids: the rest goes as text. */
+  private textOnly = false;
+
+  /**
+   * Sends the operation by its document id; a server that does not know the id but runs text
+   * (another version of extendql, or one without trusted documents) gets the text once more.
+   * An event stream is returned as it is, anything else read as a GraphQL result.
+   */
+  private async send<TResult, TVariables>(document: Document<TResult, TVariables>, variables: TVariables, accept: string, upload?: Upload) {
+    const documentId = this.textOnly ? undefined : documentIdOf(document);
+    if (documentId !== undefined) {
+      const response = await this.post({ documentId, variables }, accept, upload);
+      if (isEventStream(response)) return response;
+      const result = await this.readJson(response);
+      if (!wantsText(result, response.status === 400)) return result;
+      this.textOnly = true;
+    }
+    const response = await this.post({ query: document.toString(), variables }, accept, upload);
+    return isEventStream(response) ? response : await this.readJson(response);
+  }
+
   private get signal(): AbortSignal {
     return this.options.signal;
   }
 
-  private async post<TResult, TVariables>(document: Document<TResult, TVariables>, variables: TVariables, accept: string): Promise<Response> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept };
+  private async post(operation: Operation, accept: string, upload: Upload | undefined): Promise<Response> {
+    const headers: Record<string, string> = { accept };
     if (this.options.apiKey) headers['x-api-key'] = this.options.apiKey;
+    let body: string | ReadableStream<Uint8Array>;
+    if (upload) {
+      const multipart = multipartBody(operation, upload);
+      body = multipart.body;
+      headers['content-type'] = multipart.contentType;
+      headers['content-length'] = String(multipart.length);
+    } else {
+      body = JSON.stringify(operation);
+      headers['content-type'] = 'application/json';
+    }
     try {
-      return await fetch(this.options.endpoint, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ query: document.toString(), variables }),
-        signal: this.signal,
-      });
+      // `duplex` (for a streamed body) is not in this lib's RequestInit yet.
+      const init: RequestInit & { duplex: 'half' } = { method: 'POST', headers, body, duplex: 'half', signal: this.signal };
+      return await fetch(this.options.endpoint, init);
     } catch (error) {
       if (this.signal.aborted) throw new InterruptedError();
       throw new CliError(`Could not reach the extendql server at ${this.where}: ${networkReason(error)}`, { type: 'NetworkError' }, undefined, true);
@@ -143,6 +223,12 @@ export class GraphQLClient {
           ? 'The server rejected the API key (unknown or revoked): check --api-key or EXTENDQL_API_KEY'
           : 'An API key is required: pass --api-key <key> or set EXTENDQL_API_KEY (an operator creates one with `npm run apikey:create -- --name <name>`)',
         { type: 'Unauthenticated' },
+      );
+    }
+    if (errors.some((error) => error.extensions?.code === 'PERSISTED_QUERY_NOT_IN_LIST')) {
+      throw new CliError(
+        `${this.where} runs only its trusted documents, and this extendql's operations are not among them: use the extendql command line of the server's version`,
+        { type: 'UntrustedDocument' },
       );
     }
     if (errors.length > 0) {

@@ -34,3 +34,9 @@ export function formatTimestamp(iso: string): string {
   if (Number.isNaN(date.getTime())) return clean(iso);
   return date.toISOString().slice(0, 19).replace('T', ' ');
 }
+
+/** US dollars with cents, and a third decimal when it has one: $0.375, $0.50, $1.00. */
+export function formatUsd(usd: number): string {
+  const text = usd.toFixed(3);
+  return `$${text.endsWith('0') ? text.slice(0, -1) : text}`;
+}

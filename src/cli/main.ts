@@ -1,4 +1,6 @@
-import { parseCommand } from './args.ts';
+import { parseCommand, type Command } from './args.ts';
+import { cancel } from './commands/cancel.ts';
+import { download } from './commands/download.ts';
 import { extend } from './commands/extend.ts';
 import { history } from './commands/history.ts';
 import { CliError, EXIT } from './errors.ts';
@@ -21,6 +23,23 @@ function report(error: unknown, io: Io, json: boolean): number {
   return failure.exitCode;
 }
 
+type Run = Exclude<Command, { kind: 'help' }>;
+
+/** Each command that talks to a server, by its kind. */
+const RUNNERS: { [Kind in Run['kind']]: (command: Extract<Run, { kind: Kind }>, io: Io, signal: AbortSignal) => Promise<void> } = {
+  extend,
+  history,
+  download,
+  cancel,
+};
+
+/** Help on stdout (--json: as {"help": text}); after an incomplete command line, on stderr with exit 2. */
+function help(command: Extract<Command, { kind: 'help' }>, io: Io): number {
+  const text = command.json ? JSON.stringify({ help: command.text }) : command.text;
+  (command.usage ? io.stderr : io.stdout).write(`${text}\n`);
+  return command.usage ? EXIT.USAGE : EXIT.OK;
+}
+
 /** The `extendql` command: runs argv (without node and the script) and returns the exit status. */
 export async function main(argv: readonly string[], environment: Environment = process): Promise<number> {
   const io = createIo(environment.stdout, environment.stderr, secretsOf(argv, environment.env));
@@ -31,19 +50,10 @@ export async function main(argv: readonly string[], environment: Environment = p
   process.once('SIGINT', onSigint);
   try {
     const command = parseCommand(argv, environment.env);
-    switch (command.kind) {
-      case 'help':
-        (command.usage ? io.stderr : io.stdout).write(`${command.text}\n`);
-        return command.usage ? EXIT.USAGE : EXIT.OK;
-      case 'extend':
-        json = command.json;
-        await extend(command, io, interrupt.signal);
-        return EXIT.OK;
-      case 'history':
-        json = command.json;
-        await history(command, io, interrupt.signal);
-        return EXIT.OK;
-    }
+    if (command.kind === 'help') return help(command, io);
+    json = command.json;
+    await (RUNNERS[command.kind] as (command: Run, io: Io, signal: AbortSignal) => Promise<void>)(command, io, interrupt.signal);
+    return EXIT.OK;
   } catch (error) {
     return report(error, io, json);
   } finally {

@@ -2,13 +2,18 @@ import { clean, formatBytes, formatSeconds, truncate } from './format.ts';
 import type { GenerationStateFragment } from './gql/graphql.ts';
 import type { Terminal } from './io.ts';
 
-/** Shows where a generation is, then how far its download is. */
+/** Shows an upload, where a generation is, then how far its download is. */
 export interface Progress {
+  uploading(sentBytes: number, totalBytes: number): void;
   update(state: GenerationStateFragment): void;
+  /** The download goes on from bytes already on disk. */
+  resumed(fromBytes: number, totalBytes: number): void;
   downloading(receivedBytes: number, totalBytes: number): void;
   /** Ends the display (a redrawn line gets its line break); later calls do nothing. */
   end(): void;
 }
+
+type Transfer = { verb: 'uploading' | 'downloading'; done: number; total: number; from: number };
 
 const BAR_WIDTH = 20;
 const STEPS = 4;
@@ -42,17 +47,21 @@ export function describeState(state: GenerationStateFragment, elapsedSeconds = s
   return `${bar(step(state) / STEPS)} ${state.status.padEnd(9)} ${upstream.padEnd(21)} ${formatSeconds(elapsedSeconds).padStart(7)}`;
 }
 
-const describeDownload = (received: number, total: number): string =>
-  `${bar(total > 0 ? received / total : 1)} downloading ${formatBytes(received)} of ${formatBytes(total)}`;
+const describeTransfer = ({ verb, done, total, from }: Transfer): string =>
+  `${bar(total > 0 ? done / total : 1)} ${verb} ${formatBytes(done)} of ${formatBytes(total)}${from > 0 ? ` (resumed at ${formatBytes(from)})` : ''}`;
 
 /** Not a terminal (a pipe, a file, CI): one plain line per change of status. */
 class LineProgress implements Progress {
   private last = '';
-  private announcedDownload = false;
+  private announced = new Set<Transfer['verb']>();
 
   private readonly out: Terminal;
   constructor(out: Terminal) {
     this.out = out;
+  }
+
+  uploading(_sent: number, total: number): void {
+    this.announce('uploading', `Uploading ${formatBytes(total)}`);
   }
 
   update(state: GenerationStateFragment): void {
@@ -62,13 +71,22 @@ class LineProgress implements Progress {
     this.out.write(`${describeState(state)}\n`);
   }
 
-  downloading(received: number, total: number): void {
-    if (this.announcedDownload) return;
-    this.announcedDownload = true;
-    this.out.write(`Downloading ${formatBytes(total)}\n`);
+  resumed(from: number, total: number): void {
+    this.out.write(`Resuming the download at ${formatBytes(from)} of ${formatBytes(total)}\n`);
+    this.announced.add('downloading');
+  }
+
+  downloading(_received: number, total: number): void {
+    this.announce('downloading', `Downloading ${formatBytes(total)}`);
   }
 
   end(): void {}
+
+  private announce(verb: Transfer['verb'], line: string): void {
+    if (this.announced.has(verb)) return;
+    this.announced.add(verb);
+    this.out.write(`${line}\n`);
+  }
 }
 
 /** A terminal: one line, redrawn in place, with a spinner and a clock between updates. */
@@ -76,7 +94,7 @@ class TtyProgress implements Progress {
   private static readonly SPINNER = ['|', '/', '-', '\\'];
   private state: GenerationStateFragment | undefined;
   private receivedAt = 0;
-  private download: { received: number; total: number } | undefined;
+  private transfer: Transfer | undefined;
   private frame = 0;
   private timer: NodeJS.Timeout | undefined;
   private ended = false;
@@ -86,37 +104,55 @@ class TtyProgress implements Progress {
     this.out = out;
   }
 
+  uploading(sent: number, total: number): void {
+    this.move({ verb: 'uploading', done: sent, total, from: 0 });
+  }
+
   update(state: GenerationStateFragment): void {
     if (this.ended) return;
     this.state = state;
     this.receivedAt = Date.now();
-    this.timer ??= setInterval(() => this.draw(), 125).unref();
+    this.tick();
     this.draw();
   }
 
-  downloading(received: number, total: number): void {
-    const first = !this.download;
-    this.download = { received, total };
-    // Every chunk would be too many redraws; the clock redraws in between.
-    if (first || received >= total) this.draw();
+  resumed(from: number, total: number): void {
+    this.move({ verb: 'downloading', done: from, total, from });
   }
 
-  /** Leaves the generation's last state on the line. */
+  downloading(received: number, total: number): void {
+    this.move({ verb: 'downloading', done: received, total, from: this.transfer?.verb === 'downloading' ? this.transfer.from : 0 });
+  }
+
+  /** Leaves the generation's last state on the line (or, without one, the transfer's). */
   end(): void {
     if (this.ended) return;
     this.ended = true;
     clearInterval(this.timer);
-    this.download = undefined;
-    if (this.state) {
+    if (this.state) this.transfer = undefined;
+    if (this.state || this.transfer) {
       this.draw(false);
       this.out.write('\n');
     }
   }
 
+  private move(transfer: Transfer): void {
+    if (this.ended) return;
+    const first = this.transfer?.verb !== transfer.verb;
+    this.transfer = transfer;
+    this.tick();
+    // Every chunk would be too many redraws; the clock redraws in between.
+    if (first || transfer.done >= transfer.total) this.draw();
+  }
+
+  private tick(): void {
+    this.timer ??= setInterval(() => this.draw(), 125).unref();
+  }
+
   private draw(spin = true): void {
     let text: string;
-    if (this.download) {
-      text = describeDownload(this.download.received, this.download.total);
+    if (this.transfer) {
+      text = describeTransfer(this.transfer);
     } else if (this.state) {
       const running = this.state.status === 'QUEUED' || this.state.status === 'RUNNING';
       // Between events the clock keeps going from the server's last figure.

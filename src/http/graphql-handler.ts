@@ -12,6 +12,7 @@ import { useEntityLimits } from './entities.ts';
 import { streamingUploadsFor } from './multipart.ts';
 import { NotReady, useReadiness } from './readiness.ts';
 import { requestIdOf } from './request-id.ts';
+import { DOCUMENT_ID_PARAM, type TrustedDocuments } from './trusted-documents.ts';
 import { useRequestMetrics } from './request-metrics.ts';
 import { MAX_OPERATION_COST, securityPlugins, useBodyLimit } from './security.ts';
 import { maskedErrors, useMetricsToken, useStatusOnlyWithoutData, yogaLogging } from './yoga.ts';
@@ -19,7 +20,7 @@ import { maskedErrors, useMetricsToken, useStatusOnlyWithoutData, yogaLogging } 
 export type GraphQLHandler = YogaServerInstance<ServerContext, RequestContext>;
 
 /** The GraphQL endpoint (and GraphiQL, /metrics, /health): yoga with the schema and its plugins. */
-export function createGraphQLHandler(config: Config, core: Core): GraphQLHandler {
+export function createGraphQLHandler(config: Config, core: Core, trusted: TrustedDocuments): GraphQLHandler {
   const { logger, db, generations, pubsub, videoUrl } = core;
   const subscriptionSlots = new SubscriptionSlots(config.maxSubscriptionsPerKey);
   return createYoga<ServerContext, RequestContext>({
@@ -43,17 +44,24 @@ export function createGraphQLHandler(config: Config, core: Core): GraphQLHandler
       subscriptionSlots,
     }),
     batching: false,
+    // Clients that send a trusted document's id instead of its text (see trusted-documents.ts).
+    extraParamNames: [DOCUMENT_ID_PARAM],
     // Declared lengths are judged in bodyLimitExceeded (in the HTTP server) before yoga;
     // useBodyLimit counts chunked bodies.
     maxRequestBodySize: false,
-    plugins: graphqlPlugins(config, core),
+    plugins: graphqlPlugins(config, core, trusted),
   });
 }
 
-/** The plugin stack, in order: limits first, then status, uploads, tracing, metrics and readiness. */
-function graphqlPlugins(config: Config, core: Core): Plugin[] {
+/**
+ * The plugin stack, in order: limits first, then trusted documents, status, uploads, tracing,
+ * metrics and readiness.
+ */
+function graphqlPlugins(config: Config, core: Core, trusted: TrustedDocuments): Plugin[] {
   return [
     ...securityPlugins(),
+    // Turns a documentId into its text (or refuses text in allowlist mode) before anything reads the query.
+    trusted.plugin(),
     useEntityLimits({ maxRepresentations: config.maxEntityRepresentations, maxCost: MAX_OPERATION_COST }),
     useStatusOnlyWithoutData(),
     useBodyLimit(config.maxUploadRequestBytes),

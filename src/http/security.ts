@@ -6,6 +6,8 @@ import { OneExtendVideoPerOperation } from '../schema/operation-rules.ts';
 
 /** The most an operation may cost (armor's measure: fields, weighted by depth). */
 export const MAX_OPERATION_COST = 5000;
+/** The most tokens an operation's text may have. */
+export const MAX_TOKENS = 2000;
 
 /** Limits on the shape of operations; generous for real clients, fatal for abusive ones. */
 export function securityPlugins(): Plugin[] {
@@ -13,7 +15,7 @@ export function securityPlugins(): Plugin[] {
     EnvelopArmorPlugin({
       maxDepth: { n: 12, ignoreIntrospection: true },
       maxAliases: { n: 15 },
-      maxTokens: { n: 2000 },
+      maxTokens: { n: MAX_TOKENS },
       maxDirectives: { n: 20 },
       costLimit: { maxCost: MAX_OPERATION_COST, ignoreIntrospection: true },
       blockFieldSuggestion: { enabled: true },

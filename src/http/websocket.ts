@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { getOperationAST, GraphQLError, Kind, type DocumentNode, type ExecutionArgs } from 'graphql';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { Context as SocketContext, SubscribePayload } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
@@ -7,11 +7,15 @@ import { WebSocketServer } from 'ws';
 import type { ApiKeyIdentity } from '../auth/api-keys.ts';
 import type { RequestContext, ServerContext } from '../context.ts';
 import type { Logger } from '../logger.ts';
+import { isIntrospection } from './introspection.ts';
+import type { TrustedDocuments } from './trusted-documents.ts';
 
 export interface WebSocketOptions {
   /** Largest message read (MAX_REQUEST_BYTES, as for HTTP bodies); a larger one closes the socket with 1009. */
   maxPayloadBytes: number;
   authenticate(presented: string | null): Promise<ApiKeyIdentity | null>;
+  /** The trusted documents, and whether text may run, as for HTTP. */
+  trusted: TrustedDocuments;
   logger: Logger;
 }
 
@@ -43,7 +47,7 @@ export function attachWebSocket(server: Server, yoga: Yoga, options: WebSocketOp
       },
       onSubscribe: async (ctx, _id, payload) => {
         try {
-          return await prepare(yoga, ctx, payload);
+          return await prepare(yoga, ctx, payload, options.trusted);
         } catch (error) {
           if (error instanceof GraphQLError) return [error];
           options.logger.error({ err: error }, 'a WebSocket operation could not be prepared');
@@ -66,14 +70,17 @@ function presentedKey(ctx: Ctx): string | null {
 }
 
 /**
- * Parses, authenticates and validates one operation with yoga's enveloped functions. Errors, thrown
- * (parse errors, armor limits) or returned (validation), become the operation's own error.
+ * Resolves (trusted documents), parses, authenticates and validates one operation with yoga's
+ * enveloped functions. Errors, thrown (unknown document ids, text in allowlist mode, parse errors,
+ * armor limits) or returned (validation), become the operation's own error.
  */
-async function prepare(yoga: Yoga, ctx: Ctx, payload: SubscribePayload): Promise<ExecutionArgs | readonly GraphQLError[]> {
+async function prepare(yoga: Yoga, ctx: Ctx, payload: SubscribePayload, trusted: TrustedDocuments): Promise<ExecutionArgs | readonly GraphQLError[]> {
   const key = presentedKey(ctx);
   const request = new Request(`http://localhost${yoga.graphqlEndpoint}`, { headers: key ? { 'x-api-key': key } : {} });
-  const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ request, params: payload } as never);
-  const document = parse(payload.query);
+  // A trusted document's id (sent with "" as the query, which graphql-ws requires) becomes its text.
+  const query = trusted.queryFor(payload, request);
+  const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ request, params: { ...payload, query } } as never);
+  const document = parse(query);
   const contextValue = (await contextFactory()) as RequestContext;
   if (!contextValue.apiKey && !isIntrospection(document, payload.operationName)) {
     return [new GraphQLError('A valid API key is required: send it as the x-api-key connection parameter', { extensions: { code: 'UNAUTHENTICATED' } })];
@@ -88,14 +95,4 @@ async function prepare(yoga: Yoga, ctx: Ctx, payload: SubscribePayload): Promise
     contextValue,
     rootValue: { execute, subscribe },
   };
-}
-
-/** Whether the operation asks only for introspection fields, which need no key. */
-function isIntrospection(document: DocumentNode, operationName: string | null | undefined): boolean {
-  const operation = getOperationAST(document, operationName);
-  return (
-    operation != null &&
-    operation.operation === 'query' &&
-    operation.selectionSet.selections.every((selection) => selection.kind === Kind.FIELD && selection.name.value.startsWith('__'))
-  );
 }

@@ -10,6 +10,7 @@ import { bodyLimitExceeded, isMultipart } from '../http/security.ts';
 import { createStudioHandler } from '../http/studio.ts';
 import { limitBodyTime, serverTimeouts } from '../http/timeouts.ts';
 import { createVideoHandler } from '../http/videos.ts';
+import { loadTrustedDocuments } from '../http/trusted-documents.ts';
 import { attachWebSocket } from '../http/websocket.ts';
 import type { Lifecycle } from '../lifecycle.ts';
 import type { Core } from './core.ts';
@@ -24,7 +25,8 @@ export interface Http {
 /** Serves HTTP (videos, samples, GraphQL) and WebSockets, and fixes the public base URL. */
 export async function startHttp(config: Config, core: Core, lifecycle: Lifecycle): Promise<Http> {
   const { logger, db } = core;
-  const yoga = createGraphQLHandler(config, core);
+  const trusted = await loadTrustedDocuments(config.trustedDocuments, logger);
+  const yoga = createGraphQLHandler(config, core, trusted);
   const server = createServer(serverTimeouts(config.http), routes(config, core, yoga));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -38,7 +40,10 @@ export async function startHttp(config: Config, core: Core, lifecycle: Lifecycle
         server.closeAllConnections();
       }),
   );
-  lifecycle.add('websocket server', attachWebSocket(server, yoga, { maxPayloadBytes: config.maxRequestBytes, authenticate: (key) => authenticate(db, key), logger }));
+  lifecycle.add(
+    'websocket server',
+    attachWebSocket(server, yoga, { maxPayloadBytes: config.maxRequestBytes, authenticate: (key) => authenticate(db, key), trusted, logger }),
+  );
   const { port } = server.address() as AddressInfo;
   const localHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${localHost}:${port}`;

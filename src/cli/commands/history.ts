@@ -1,6 +1,6 @@
 import type { Command } from '../args.ts';
 import { GraphQLClient } from '../client.ts';
-import { clean, formatTimestamp, truncate } from '../format.ts';
+import { clean, formatTimestamp, formatUsd, truncate } from '../format.ts';
 import { CliHistoryDocument, type CliHistoryQuery } from '../gql/graphql.ts';
 import type { Io } from '../io.ts';
 import { renderTable, type Column } from '../table.ts';
@@ -18,9 +18,27 @@ const COLUMNS: Column[] = [
   { header: 'STATUS' },
   { header: 'DURATION', align: 'right' },
   { header: 'QUALITY' },
+  { header: 'COST', align: 'right' },
   { header: 'CREATED (UTC)' },
   { header: 'PROMPT', shrink: { min: 20 } },
+  // Last and never cut short: a URL is only of use whole.
+  { header: 'URL' },
 ];
+
+/**
+ * Segmind's figure once it ran the job; until then (or when it gave none) ~ and extendql's
+ * estimate, which the daily budget counts, except for FAILED generations, which it does not.
+ */
+function cost(node: HistoryNode): string {
+  if (node.cost != null) return formatUsd(node.cost);
+  return node.status === 'FAILED' ? '-' : `~${formatUsd(node.estimatedCost)}`;
+}
+
+/** The video's URL; for a SUCCEEDED generation whose video was removed, when. */
+function url(node: HistoryNode): string {
+  if (node.video) return clean(node.video.url);
+  return node.videoExpiredAt ? `(removed ${formatTimestamp(node.videoExpiredAt)})` : '-';
+}
 
 async function fetchHistory(client: GraphQLClient, command: HistoryCommand): Promise<{ totalCount: number; nodes: HistoryNode[] }> {
   const nodes: HistoryNode[] = [];
@@ -48,7 +66,16 @@ export async function history(command: HistoryCommand, io: Io, signal: AbortSign
     io.stdout.write(`No ${which} yet.\n`);
     return;
   }
-  const rows = nodes.map((node) => [clean(node.id), node.status, `${node.duration}s`, node.quality, formatTimestamp(node.createdAt), truncate(clean(node.prompt), PROMPT_WIDTH)]);
+  const rows = nodes.map((node) => [
+    clean(node.id),
+    node.status,
+    `${node.duration}s`,
+    node.quality,
+    cost(node),
+    formatTimestamp(node.createdAt),
+    truncate(clean(node.prompt), PROMPT_WIDTH),
+    url(node),
+  ]);
   io.stdout.write(renderTable(COLUMNS, rows, io.stdout.columns ?? Infinity));
-  io.stdout.write(`${nodes.length} of ${totalCount} ${which}\n`);
+  io.stdout.write(`${nodes.length} of ${totalCount} ${which}${nodes.some((node) => node.cost == null && node.status !== 'FAILED') ? ' (~: estimated cost)' : ''}\n`);
 }

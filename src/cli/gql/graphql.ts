@@ -136,7 +136,7 @@ export type VideoStyle =
   /** "3d_animation" upstream */
   | 'THREE_D_ANIMATION';
 
-export type GenerationStateFragment = { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, error: { code: GenerationErrorCode, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null };
+export type GenerationStateFragment = { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, cost: number | null, estimatedCost: number, videoExpiredAt: string | null, error: { code: GenerationErrorCode, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null };
 
 export type CliExtendVideoMutationVariables = Exact<{
   input: ExtendVideoInput;
@@ -144,7 +144,7 @@ export type CliExtendVideoMutationVariables = Exact<{
 
 
 export type CliExtendVideoMutation = { extendVideo:
-    | { __typename: 'ExtendVideoSuccess', generation: { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, error: { code: GenerationErrorCode, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null } }
+    | { __typename: 'ExtendVideoSuccess', generation: { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, cost: number | null, estimatedCost: number, videoExpiredAt: string | null, error: { code: GenerationErrorCode, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null } }
     | { __typename: 'IdempotencyConflictError', message: string, idempotencyKey: string }
     | { __typename: 'InsufficientCreditsError', message: string, requiredUsd: number, availableUsd: number | null, creditLimit: CreditLimit }
     | { __typename: 'InvalidInputError', message: string, fields: Array<{ path: Array<string>, message: string }> }
@@ -157,7 +157,7 @@ export type CliGenerationUpdatedSubscriptionVariables = Exact<{
 }>;
 
 
-export type CliGenerationUpdatedSubscription = { generationUpdated: { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, error: { code: GenerationErrorCode, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null } };
+export type CliGenerationUpdatedSubscription = { generationUpdated: { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, cost: number | null, estimatedCost: number, videoExpiredAt: string | null, error: { code: GenerationErrorCode, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null } };
 
 export type CliHistoryQueryVariables = Exact<{
   first: number;
@@ -166,7 +166,25 @@ export type CliHistoryQueryVariables = Exact<{
 }>;
 
 
-export type CliHistoryQuery = { generations: { totalCount: number, edges: Array<{ node: { id: string, status: GenerationStatus, duration: number, quality: VideoQuality, createdAt: string, prompt: string } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type CliHistoryQuery = { generations: { totalCount: number, edges: Array<{ node: { id: string, status: GenerationStatus, duration: number, quality: VideoQuality, createdAt: string, prompt: string, cost: number | null, estimatedCost: number, videoExpiredAt: string | null, video: { url: string, byteSize: number, sha256: string } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+
+export type CliGenerationQueryVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type CliGenerationQuery = { generation: { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, cost: number | null, estimatedCost: number, videoExpiredAt: string | null, error: { code: GenerationErrorCode, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null } | null };
+
+export type CliCancelGenerationMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type CliCancelGenerationMutation = { cancelGeneration:
+    | { __typename: 'CancelGenerationSuccess', generation: { id: string, status: GenerationStatus, upstreamStatus: string | null, elapsedSeconds: number, prompt: string, duration: number, quality: VideoQuality, motionMode: MotionMode, createdAt: string, completedAt: string | null, cost: number | null, estimatedCost: number, videoExpiredAt: string | null, error: { code: GenerationErrorCode, message: string, upstreamStatus: number | null } | null, video: { url: string, contentType: string, byteSize: number, width: number, height: number, durationSeconds: number, sha256: string } | null } }
+    | { __typename: 'NotCancelableError', message: string, id: string, status: GenerationStatus }
+    | { __typename: 'NotFoundError', message: string, id: string }
+   };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -198,6 +216,8 @@ export const GenerationStateFragmentDoc = new TypedDocumentString(`
   motionMode
   createdAt
   completedAt
+  cost
+  estimatedCost
   error {
     code
     message
@@ -212,6 +232,7 @@ export const GenerationStateFragmentDoc = new TypedDocumentString(`
     durationSeconds
     sha256
   }
+  videoExpiredAt
 }
     `, {"fragmentName":"GenerationState"}) as unknown as TypedDocumentString<GenerationStateFragment, unknown>;
 export const CliExtendVideoDocument = new TypedDocumentString(`
@@ -261,6 +282,8 @@ export const CliExtendVideoDocument = new TypedDocumentString(`
   motionMode
   createdAt
   completedAt
+  cost
+  estimatedCost
   error {
     code
     message
@@ -275,7 +298,8 @@ export const CliExtendVideoDocument = new TypedDocumentString(`
     durationSeconds
     sha256
   }
-}`) as unknown as TypedDocumentString<CliExtendVideoMutation, CliExtendVideoMutationVariables>;
+  videoExpiredAt
+}`, {"hash":"sha256:3329f76e51ced55d4e11a801af44f8db17111b7802c2d53cc4b68ed0cd8ac555"}) as unknown as TypedDocumentString<CliExtendVideoMutation, CliExtendVideoMutationVariables>;
 export const CliGenerationUpdatedDocument = new TypedDocumentString(`
     subscription CliGenerationUpdated($id: ID!) {
   generationUpdated(id: $id) {
@@ -293,6 +317,8 @@ export const CliGenerationUpdatedDocument = new TypedDocumentString(`
   motionMode
   createdAt
   completedAt
+  cost
+  estimatedCost
   error {
     code
     message
@@ -307,7 +333,8 @@ export const CliGenerationUpdatedDocument = new TypedDocumentString(`
     durationSeconds
     sha256
   }
-}`) as unknown as TypedDocumentString<CliGenerationUpdatedSubscription, CliGenerationUpdatedSubscriptionVariables>;
+  videoExpiredAt
+}`, {"hash":"sha256:844eaf89c7674c65723b04dca6c40b20781b6e853f5099106790ad66d71dae03"}) as unknown as TypedDocumentString<CliGenerationUpdatedSubscription, CliGenerationUpdatedSubscriptionVariables>;
 export const CliHistoryDocument = new TypedDocumentString(`
     query CliHistory($first: Int!, $after: String, $status: GenerationStatus) {
   generations(first: $first, after: $after, status: $status) {
@@ -320,6 +347,14 @@ export const CliHistoryDocument = new TypedDocumentString(`
         quality
         createdAt
         prompt
+        cost
+        estimatedCost
+        video {
+          url
+          byteSize
+          sha256
+        }
+        videoExpiredAt
       }
     }
     pageInfo {
@@ -328,4 +363,89 @@ export const CliHistoryDocument = new TypedDocumentString(`
     }
   }
 }
-    `) as unknown as TypedDocumentString<CliHistoryQuery, CliHistoryQueryVariables>;
+    `, {"hash":"sha256:dc9ce71dbbf22300a6e3ec0e7ff018a7f64da16939ffcbdc041a35df667eb60f"}) as unknown as TypedDocumentString<CliHistoryQuery, CliHistoryQueryVariables>;
+export const CliGenerationDocument = new TypedDocumentString(`
+    query CliGeneration($id: ID!) {
+  generation(id: $id) {
+    ...GenerationState
+  }
+}
+    fragment GenerationState on Generation {
+  id
+  status
+  upstreamStatus
+  elapsedSeconds
+  prompt
+  duration
+  quality
+  motionMode
+  createdAt
+  completedAt
+  cost
+  estimatedCost
+  error {
+    code
+    message
+    upstreamStatus
+  }
+  video {
+    url
+    contentType
+    byteSize
+    width
+    height
+    durationSeconds
+    sha256
+  }
+  videoExpiredAt
+}`, {"hash":"sha256:21d593507e12266d96dbe6246bab561ad5efb58793b9d28cde08d5c5174a1939"}) as unknown as TypedDocumentString<CliGenerationQuery, CliGenerationQueryVariables>;
+export const CliCancelGenerationDocument = new TypedDocumentString(`
+    mutation CliCancelGeneration($id: ID!) {
+  cancelGeneration(id: $id) {
+    __typename
+    ... on CancelGenerationSuccess {
+      generation {
+        ...GenerationState
+      }
+    }
+    ... on Error {
+      message
+    }
+    ... on NotCancelableError {
+      id
+      status
+    }
+    ... on NotFoundError {
+      id
+    }
+  }
+}
+    fragment GenerationState on Generation {
+  id
+  status
+  upstreamStatus
+  elapsedSeconds
+  prompt
+  duration
+  quality
+  motionMode
+  createdAt
+  completedAt
+  cost
+  estimatedCost
+  error {
+    code
+    message
+    upstreamStatus
+  }
+  video {
+    url
+    contentType
+    byteSize
+    width
+    height
+    durationSeconds
+    sha256
+  }
+  videoExpiredAt
+}`, {"hash":"sha256:874594decdb496c3104dea7f837838bfc8dbbfbfa53a82fb55037e8bc2c9f3e5"}) as unknown as TypedDocumentString<CliCancelGenerationMutation, CliCancelGenerationMutationVariables>;

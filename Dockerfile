@@ -31,6 +31,8 @@ COPY --from=build /app/web/dist ./web/dist
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 COPY src ./src
 COPY bin ./bin
+# The studio's trusted documents (ALLOW_ARBITRARY_OPERATIONS=false runs only these and the CLI's).
+COPY web/src/gql/persisted-documents.json ./web/src/gql/
 
 # Embedded PostgreSQL (when DATABASE_URL is unset), simulator media and local videos live here.
 # compose.yaml gives DATABASE_URL (its own PostgreSQL) and S3 instead, so there it holds little.

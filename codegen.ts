@@ -30,7 +30,9 @@ const config: CodegenConfig = {
     'web/src/gql/': {
       documents: ['web/src/documents.graphql'],
       preset: 'client',
-      presetConfig: { fragmentMasking: false },
+      // The studio sends each operation's id, not its text (web/src/api.ts), so it works against
+      // a server in allowlist mode; the server reads this manifest (src/http/trusted-documents.ts).
+      presetConfig: { fragmentMasking: false, persistedDocuments: { mode: 'embedHashInDocument', hashAlgorithm: 'sha256' } },
       config: { ...typescript, scalars: { ...typescript.scalars, Upload: 'File' } },
     },
   },

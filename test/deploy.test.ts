@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { dockerIgnored, envOf, execForm, last, parseDockerfile, parseDockerignore } from '../scripts/lib/dockerfile.ts';
 import { ENV_NAMES, loadConfig } from '../src/config.ts';
+import { PROJECT_MANIFESTS } from '../src/http/trusted-documents.ts';
 
 const root = join(import.meta.dirname, '..');
 const read = (file: string) => readFileSync(join(root, file), 'utf8');
@@ -113,6 +114,13 @@ describe('Dockerfile', () => {
     expect(runtime!.instructions.filter((i) => i.imageOnly).map((i) => i.args)).toEqual(['mkdir -p /data && chown node:node /data']);
     const copied = runtime!.instructions.filter((i) => i.keyword === 'COPY' && i.flags.from === 'build').map((i) => i.args);
     expect(copied).toEqual(['/app/src/generated ./src/generated', '/app/web/dist ./web/dist']);
+  });
+
+  it('ships every trusted-documents manifest the server reads (the CLI\'s and the studio\'s)', () => {
+    const sources = runtime!.instructions.filter((i) => i.keyword === 'COPY' && !i.flags.from).map((i) => i.args.split(/\s+/).slice(0, -1)).flat();
+    for (const manifest of PROJECT_MANIFESTS) {
+      expect(sources.some((source) => manifest === source || manifest.startsWith(`${source.replace(/\/$/, '')}/`)), manifest).toBe(true);
+    }
   });
 
   it('runs as a non-root user, in production mode, with DATA_DIR on a volume', () => {

@@ -339,3 +339,62 @@ describe('the studio in a real browser', () => {
     expect(problems).toEqual([]);
   });
 });
+
+describe('the studio against a server that runs only its trusted documents (ALLOW_ARBITRARY_OPERATIONS=false)', () => {
+  let strict: Stack;
+  let strictPage: Page;
+  const bodies: string[] = [];
+  const frames: string[] = [];
+
+  beforeAll(async () => {
+    strict = await startStack({ segmind: { queueMs: 300, processingMs: 600, fetchSources: true }, env: { ALLOW_ARBITRARY_OPERATIONS: 'false' } });
+    strictPage = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    strictPage.on('request', (request) => {
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/graphql') bodies.push(request.postDataBuffer()?.toString('latin1') ?? '');
+    });
+    strictPage.on('websocket', (socket) => socket.on('framesent', (frame) => void frames.push(String(frame.payload))));
+  });
+  afterAll(async () => {
+    await strictPage?.close();
+    await strict?.close();
+  });
+
+  it('sends ids, never query text, over HTTP, multipart and the WebSocket, and works end to end', async () => {
+    await strictPage.goto(`${strict.app.url}/`);
+    await strictPage.getByLabel('API key').fill(strict.key);
+    await strictPage.getByRole('button', { name: 'Continue' }).click();
+    await visible(strictPage.getByRole('heading', { name: 'Extend a video' }));
+    await strictPage.getByRole('button', { name: 'Use the sample clip' }).click();
+    await strictPage.getByLabel('Prompt', { exact: true }).fill('Allowlisted waves');
+    await strictPage.getByLabel('Quality').selectOption('Q360P');
+    const answered = strictPage.waitForResponse((response) => /StudioExtendVideo/.test(response.request().postDataBuffer()?.toString('latin1') ?? ''));
+    await strictPage.getByRole('button', { name: 'Extend', exact: true }).click();
+    const body = (await (await answered).json()) as { data?: { extendVideo: { __typename: string; generation?: { id: string } } } };
+    expect(body.data?.extendVideo.__typename, JSON.stringify(body)).toBe('ExtendVideoSuccess');
+    const id = body.data!.extendVideo.generation!.id;
+    await expect.poll(() => attributeOf(card(id, strictPage), 'data-status'), LATER).toBe('SUCCEEDED');
+
+    // An upload: a multipart request whose operation is named by its id too.
+    const clip = Buffer.from(await (await fetch(`${strict.app.url}/samples/beach.mp4`)).arrayBuffer());
+    await strictPage.getByRole('radio', { name: 'Upload a file' }).click();
+    await strictPage.locator('#video-file').setInputFiles({ name: 'strict.mp4', mimeType: 'video/mp4', buffer: clip });
+    await strictPage.getByLabel('Prompt', { exact: true }).fill('Allowlisted upload');
+    const uploaded = strictPage.waitForResponse((response) => /^multipart\/form-data/.test(response.request().headers()['content-type'] ?? ''));
+    await strictPage.getByRole('button', { name: 'Extend', exact: true }).click();
+    const uploadBody = (await (await uploaded).json()) as { data?: { extendVideo: { __typename: string; generation?: { id: string } } } };
+    expect(uploadBody.data?.extendVideo.__typename, JSON.stringify(uploadBody)).toBe('ExtendVideoSuccess');
+    await expect.poll(() => attributeOf(card(uploadBody.data!.extendVideo.generation!.id, strictPage), 'data-status'), LATER).toBe('SUCCEEDED');
+
+    expect(bodies.length).toBeGreaterThan(2);
+    for (const sent of bodies.filter((text) => text.startsWith('{'))) {
+      expect(sent).not.toMatch(/"query":/);
+      expect(sent).toMatch(/"persistedQuery":\{[^}]*"sha256Hash":"[0-9a-f]{64}"/);
+    }
+    const subscribes = frames.map((frame) => JSON.parse(frame) as { type: string; payload?: { query?: string; extensions?: unknown } }).filter((message) => message.type === 'subscribe');
+    expect(subscribes.length).toBeGreaterThan(0);
+    for (const message of subscribes) {
+      expect(message.payload?.query ?? '').toBe('');
+      expect(JSON.stringify(message.payload?.extensions)).toMatch(/"sha256Hash":"[0-9a-f]{64}"/);
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { Client, CombinedError, fetchExchange, subscriptionExchange, type AnyVariables, type TypedDocumentNode } from '@urql/core';
+import { Client, CombinedError, fetchExchange, makeOperation, mapExchange, subscriptionExchange, type AnyVariables, type TypedDocumentNode } from '@urql/core';
 import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 
 /** The studio's connection to the public GraphQL API: HTTP for queries and mutations (uploads
@@ -48,6 +48,22 @@ function subscriptionsOver(ws: WsClient) {
   });
 }
 
+/**
+ * Trusted documents: every operation of the studio is sent as the id codegen gave it (the
+ * document's `__meta__.hash`, in Apollo's `extensions.persistedQuery`), never as text, over HTTP,
+ * multipart uploads and the WebSocket alike. A server in allowlist mode
+ * (ALLOW_ARBITRARY_OPERATIONS=false) runs nothing else, and knows these ids from
+ * web/src/gql/persisted-documents.json.
+ */
+const trustedDocuments = mapExchange({
+  onOperation(operation) {
+    const hash = (operation.query as { __meta__?: { hash?: unknown } }).__meta__?.hash;
+    if (typeof hash !== 'string' || operation.kind === 'teardown') return operation;
+    const persistedQuery = { version: 1 as const, sha256Hash: hash.replace(/^sha256:/, '') };
+    return makeOperation(operation.kind, { ...operation, extensions: { ...operation.extensions, persistedQuery } }, operation.context);
+  },
+});
+
 export function createApi(key: string, endpoint = '/graphql'): Api {
   const ws = createWsClient({ url: wsUrl(endpoint), connectionParams: { 'x-api-key': key }, lazy: true, retryAttempts: 20 });
   const client = new Client({
@@ -56,7 +72,7 @@ export function createApi(key: string, endpoint = '/graphql'): Api {
     preferGetMethod: false,
     requestPolicy: 'network-only',
     fetchOptions: () => ({ headers: { 'x-api-key': key } }),
-    exchanges: [fetchExchange, subscriptionsOver(ws)],
+    exchanges: [trustedDocuments, fetchExchange, subscriptionsOver(ws)],
   });
   const unwrap = <R>(result: { data?: R; error?: CombinedError }): R => {
     if (result.error && !result.data) throw apiError(result.error);

@@ -132,6 +132,8 @@ describe('extendVideo with an uploaded video', () => {
     expect(await stack.app.db.sourceUpload.count()).toBe(uploadsAfterFirst);
     const conflict = await stack.execute(ExtendUploadedVideoDocument, { video: file(media['ok.mov']!, 'c.mov'), prompt: 'again', idempotencyKey });
     expect(conflict.data!.extendVideo.__typename).toBe('IdempotencyConflictError');
+    // Ended before the next test counts Segmind's submissions, so its submit is not counted there.
+    expect((await waitForTerminal(stack, a.generation.id)).status).toBe('SUCCEEDED');
   });
 
   it('refuses videos longer than 30 s, naming the limit', async () => {

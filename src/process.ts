@@ -17,17 +17,20 @@ export function loadConfigOrExit(): Config {
 }
 
 /**
- * SIGINT/SIGTERM: stop taking work, let running steps finish within SHUTDOWN_GRACE_MS, exit 0.
- * Whatever is still running after the grace period is retried by another process later. A
- * second signal exits at once. Installed while the app is still starting: a signal then lets the
- * start finish and stops everything it started (the embedded PostgreSQL included), rather than
- * killing the process with what it started left running.
+ * SIGINT/SIGTERM, and SIGHUP (the terminal that ran `npm start` was closed): stop taking work,
+ * let running steps finish within SHUTDOWN_GRACE_MS, exit 0. Whatever is still running after the
+ * grace period is retried by another process later. A second SIGINT or SIGTERM exits at once.
+ * Installed while the app is still starting: a signal then lets the start finish and stops
+ * everything it started (the embedded PostgreSQL included), rather than killing the process with
+ * what it started left running.
  */
 export function stopOnSignals(starting: App | Promise<App>, config: Config, logger: Logger): void {
   let stopping = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       if (stopping) {
+        // A hangup may follow the Ctrl-C that began the stop (the terminal closed meanwhile): it asks for no hurry.
+        if (signal === 'SIGHUP') return;
         logger.warn({ signal }, 'second signal: exiting without waiting');
         flushLogs(logger);
         process.exit(1);

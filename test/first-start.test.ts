@@ -231,6 +231,34 @@ describe.skipIf(spawnSync('script', ['--version']).status !== 0)('logs', () => {
     TEST_TIMEOUT,
   );
 
+  it(
+    'closing the terminal (a hangup) stops the server and its embedded PostgreSQL, as Ctrl-C does',
+    async () => {
+      const dir = await dataDir();
+      const child = spawn('script', ['-qec', `exec '${process.execPath}' src/server.ts`, '/dev/null'], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TERM: 'xterm', ...embeddedEnv(dir) },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let output = '';
+      await new Promise<void>((resolve) =>
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          output += chunk;
+          if (output.includes('extendql is listening')) resolve();
+        }),
+      );
+      const postmaster = await postmasterPid(dir);
+      // The signal handlers are installed just after the line.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The terminal window goes away: its pseudo-terminal closes and the kernel sends the server SIGHUP.
+      child.kill('SIGKILL');
+      await expect.poll(() => isRunning(postmaster), { timeout: 30_000 }).toBe(false);
+      await expect.poll(() => postgresProcessesUnder(dir), { timeout: 10_000 }).toEqual([]);
+      expect(existsSync(join(dir, 'postgres.owner'))).toBe(false);
+    },
+    TEST_TIMEOUT,
+  );
+
   it('are JSON on a terminal in production', async () => {
     const env = { DATABASE_URL: await createFreshDatabase(), HOST: '127.0.0.1', PORT: '0', NODE_ENV: 'production' };
     expect(JSON.parse(listeningLine((await onTerminal(env)).output))).toMatchObject({ level: 30, msg: 'extendql is listening' });

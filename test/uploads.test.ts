@@ -132,6 +132,8 @@ describe('extendVideo with an uploaded video', () => {
     expect(await stack.app.db.sourceUpload.count()).toBe(uploadsAfterFirst);
     const conflict = await stack.execute(ExtendUploadedVideoDocument, { video: file(media['ok.mov']!, 'c.mov'), prompt: 'again', idempotencyKey });
     expect(conflict.data!.extendVideo.__typename).toBe('IdempotencyConflictError');
+    // Ended before the next test counts Segmind's submissions, so its submit is not counted there.
+    expect((await waitForTerminal(stack, a.generation.id)).status).toBe('SUCCEEDED');
   });
 
   it('refuses videos longer than 30 s, naming the limit', async () => {
@@ -373,6 +375,29 @@ describe('uploads go to disk as they arrive', () => {
     // Both slots were given back.
     const again = await Promise.all([0, 1].map(() => stack.execute(ExtendUploadedVideoDocument, { video: file(video, 'again.mp4'), prompt: 'again' }, key)));
     expect(again.map((result) => result.data!.extendVideo.__typename)).toEqual(['ExtendVideoSuccess', 'ExtendVideoSuccess']);
+  });
+
+  it('refuses an upload without a valid key (401) before reading it: made-up keys take none of the server’s upload slots', async () => {
+    const video = media['ok.mp4']!;
+    const half = Math.floor(video.length / 2);
+    // As many held uploads as the server takes at once, each under another made-up key.
+    const presented = Array.from({ length: stack.config.uploads.maxConcurrent }, (_, n) => `xq_made-up-${n}`);
+    const held = presented.map((key) => heldUpload(key, video, half));
+    const answers = await Promise.all(
+      held.map(async ({ response }) => {
+        const answer = await Promise.race([response, new Promise<'no answer'>((resolve) => setTimeout(() => resolve('no answer'), 5_000))]);
+        if (answer === 'no answer' || answer instanceof Error) return String(answer);
+        const body = (await answer.json()) as { errors?: { message: string; extensions?: { code?: string } }[] };
+        return `${answer.status} ${body.errors?.[0]?.extensions?.code ?? JSON.stringify(body)}`;
+      }),
+    );
+    held.forEach((upload) => upload.abort());
+    expect(answers).toEqual(presented.map(() => '401 UNAUTHENTICATED'));
+    expect(await tempUploads()).toEqual([]);
+
+    // A real key's upload is not turned away for them.
+    const result = await stack.execute(ExtendUploadedVideoDocument, { video: file(video, 'real.mp4'), prompt: 'a real key' }, await stack.newKey('real'));
+    expect(result.data!.extendVideo.__typename).toBe('ExtendVideoSuccess');
   });
 });
 

@@ -1,7 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExtendVideoDocument, GenerationProgressDocument, type GenerationProgressSubscription } from './gql/graphql.ts';
+import { createFreshDatabase, killAllChildServers, startChildServer } from './helpers/child-server.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 import { RawSocket } from './helpers/ws-socket.ts';
 
@@ -128,5 +132,39 @@ describe('hostile WebSocket clients', () => {
     expect(statusesOf(socket, 'b').at(-1)).toBe('SUCCEEDED');
     expect(socket.open).toBe(true);
     socket.close();
+  });
+});
+
+describe('a WebSocket client that breaks the protocol, seen from the server process', () => {
+  afterAll(killAllChildServers);
+
+  it('is closed with 1009 for an oversize message and logged as one JSON line: nothing reaches stderr, no stack trace', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'extendql-ws-protocol-'));
+    try {
+      const server = await startChildServer({
+        DATABASE_URL: await createFreshDatabase(),
+        // Nothing is submitted here: an address that answers nothing will do.
+        SEGMIND_API_KEY: 'sk-unused',
+        SEGMIND_BASE_URL: 'http://127.0.0.1:9',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        DATA_DIR: dataDir,
+        MAX_REQUEST_BYTES: '4096',
+        NODE_ENV: 'test',
+      });
+      for (let n = 0; n < 3; n++) {
+        const socket = await RawSocket.open(server.graphqlUrl);
+        socket.subscribe('big', `{ __typename ${' '.repeat(8192)}}`);
+        expect((await socket.closed).code).toBe(1009);
+      }
+      await expect.poll(() => server.logs().filter((entry) => entry.msg === 'a WebSocket client broke the protocol; its socket is closed').length).toBe(3);
+      expect(server.logs().find((entry) => entry.msg === 'a WebSocket client broke the protocol; its socket is closed')).toMatchObject({ level: 30, code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' });
+      // Every line the process wrote is a JSON log line.
+      expect(server.output().split('\n').filter((line) => line !== '' && !line.startsWith('{'))).toEqual([]);
+      expect(server.output()).not.toMatch(/Internal error|\n\s+at /);
+      await server.kill('SIGTERM');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

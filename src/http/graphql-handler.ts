@@ -66,7 +66,7 @@ function graphqlPlugins(config: Config, core: Core, trusted: TrustedDocuments): 
     useStatusOnlyWithoutData(),
     useBodyLimit(config.maxUploadRequestBytes),
     // Multipart (upload) requests: files go to disk as they arrive, never whole into memory.
-    streamingUploadsFor(config, core.storage),
+    streamingUploadsFor(config, core.storage, (presented) => authenticate(core.db, presented)),
     useTracing((context) => (context as RequestContext).requestId),
     useMetricsToken(config.metricsToken),
     useRequestMetrics(core.metrics),

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { finished, type Readable, Transform } from 'node:stream';
 import { Busboy, type BusboyFileStream } from '@fastify/busboy';
@@ -51,10 +50,18 @@ export interface StreamingUploadOptions {
   /** Largest multipart body; bodies without a declared length are counted as they arrive. */
   maxRequestBytes: number;
   slots: UploadSlots;
+  /** The key a request presents, resolved: only a known, active key may send an upload. */
+  authenticate(presented: string | null): Promise<{ id: string } | null>;
 }
 
 const clientError = (status: number, message: string, headers?: Record<string, string>) =>
   createGraphQLError(message, { extensions: { http: { status, ...(headers && { headers }) }, code: status === 429 ? 'RATE_LIMITED' : 'BAD_REQUEST' } });
+
+/** A request without a valid key: refused before its body is read, and the connection is not kept for the rest of it. */
+const unauthenticated = () =>
+  createGraphQLError('A valid API key is required: send it in the x-api-key header', {
+    extensions: { http: { status: 401, headers: { connection: 'close' } }, code: 'UNAUTHENTICATED' },
+  });
 
 const isMultipartPost = (request: Request) => request.method === 'POST' && /^multipart\/form-data\b/i.test(request.headers.get('content-type') ?? '');
 
@@ -91,9 +98,10 @@ class RequestUploads {
  * Parses GraphQL multipart requests (https://github.com/jaydenseric/graphql-multipart-request-spec)
  * as they stream: the file part goes straight to a temporary file, and the operation gets a
  * SpooledFile in its place. Memory stays at a few stream buffers per upload, whatever the file's
- * size. Uploads at once are capped per process and per API key: over the cap, a request is
- * refused (429, Retry-After) before its body is read. Temporary files are removed when the
- * response is sent or the client goes away.
+ * size. Only a valid API key may upload (else 401), and uploads at once are capped per process
+ * and per key (over the cap, 429 with Retry-After); both are decided before the body is read, so
+ * made-up keys take no slot and get nothing written to disk. Temporary files are removed when
+ * the response is sent or the client goes away.
  */
 export function useStreamingUploads(options: StreamingUploadOptions): Plugin {
   const pending = new WeakMap<Request, RequestUploads>();
@@ -103,8 +111,9 @@ export function useStreamingUploads(options: StreamingUploadOptions): Plugin {
       // Requests that did not come through the Node server (yoga.fetch in-process) keep yoga's own parser.
       if (!req || !isMultipartPost(request)) return;
       setRequestParser(async () => {
-        const presented = request.headers.get('x-api-key') ?? '';
-        const slot = options.slots.acquire(createHash('sha256').update(presented).digest('hex'));
+        const identity = await options.authenticate(request.headers.get('x-api-key'));
+        if (!identity) throw unauthenticated();
+        const slot = options.slots.acquire(identity.id);
         if ('refused' in slot) {
           throw clientError(429, `${slot.refused}; retry in ${UPLOAD_RETRY_AFTER_SECONDS} s`, { 'retry-after': String(UPLOAD_RETRY_AFTER_SECONDS) });
         }
@@ -129,12 +138,14 @@ export function useStreamingUploads(options: StreamingUploadOptions): Plugin {
 export function streamingUploadsFor(
   config: { maxRequestBytes: number; maxUploadRequestBytes: number; uploads: { maxConcurrent: number; maxConcurrentPerKey: number } },
   storage: { tempDir(): Promise<string> },
+  authenticate: StreamingUploadOptions['authenticate'],
 ): Plugin {
   return useStreamingUploads({
     tempDir: () => storage.tempDir(),
     maxFieldBytes: config.maxRequestBytes,
     maxRequestBytes: config.maxUploadRequestBytes,
     slots: new UploadSlots({ total: config.uploads.maxConcurrent, perKey: config.uploads.maxConcurrentPerKey }),
+    authenticate,
   });
 }
 

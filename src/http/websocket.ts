@@ -57,6 +57,17 @@ export function attachWebSocket(server: Server, yoga: Yoga, options: WebSocketOp
     },
     wsServer,
   );
+  // A socket's errors are its client's doing (a message over maxPayload, a malformed frame), and
+  // ws has already closed the socket with 1009 or 1002. graphql-ws would print each to stderr with
+  // its stack as an "internal error": logged here instead, as one line. Registered after
+  // useServer's own listener, so that its handler is the one replaced.
+  wsServer.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (error: Error & { code?: string }) => {
+      options.logger.info({ err: error.message, code: error.code }, 'a WebSocket client broke the protocol; its socket is closed');
+      if (socket.readyState === socket.OPEN) socket.close(1011);
+    });
+  });
   return async () => {
     await disposable.dispose();
     await new Promise<void>((resolve) => wsServer.close(() => resolve()));

@@ -146,8 +146,8 @@ describe('extendVideo with an uploaded video', () => {
   });
 
   it('refuses files that are not MP4 or MOV, and truncated ones', async () => {
-    await expectRefused(Buffer.from('GIF89a not a video at all'), 'x.mp4', /^must be an MP4 or MOV file/);
-    await expectRefused(media['ok.mp4']!.subarray(0, Math.floor(media['ok.mp4']!.length / 2)), 'half.mp4', /^must be an MP4 or MOV file \(truncated/);
+    await expectRefused(Buffer.from('GIF89a not a video at all'), 'x.mp4', /^must be a readable MP4 or MOV file: not an MP4 file/);
+    await expectRefused(media['ok.mp4']!.subarray(0, Math.floor(media['ok.mp4']!.length / 2)), 'half.mp4', /^must be a readable MP4 or MOV file: truncated/);
   });
 
   it('refuses files over 50 MB with a typed error, and bodies past the upload limit unread', async () => {

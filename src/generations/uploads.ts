@@ -110,7 +110,7 @@ export async function receiveUpload(file: UploadedFile, storage: VideoStorage): 
     try {
       info = await inspectMp4File(spooled.path);
     } catch (error) {
-      if (error instanceof NotMp4Error) throw invalid(`must be an MP4 or MOV file (${error.message})`);
+      if (error instanceof NotMp4Error) throw invalid(`must be a readable MP4 or MOV file: ${error.message}`);
       throw error;
     }
     const container = info.brand.trim() === 'qt' ? 'mov' : 'mp4';

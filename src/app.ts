@@ -63,6 +63,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       return { url: '', publicBaseUrl: core.origin.baseUrl, server: null, yoga: null, db, databaseUrl, queue, simulator, logger, close };
     }
     const { url, publicBaseUrl, server, yoga } = http;
+    logger.info({ worker: options.worker ?? true }, 'job engine started');
     return { url, publicBaseUrl, server, yoga, db, databaseUrl, queue, simulator, logger, close };
   } catch (error) {
     await close();

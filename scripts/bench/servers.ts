@@ -47,7 +47,7 @@ export interface Servers {
   env: NodeJS.ProcessEnv;
   /** Node's arguments for the server under test. */
   command: string[];
-  /** The server under test, resolved with its URL once it logs that it is listening. */
+  /** The server under test, resolved with its URL once it logs that it has started. */
   start(env: NodeJS.ProcessEnv): Promise<Child>;
   /** A further server with the default polling unless `overrides` say otherwise. */
   isolated(fakeOptions: { mediaDir: string; queueMs: number; processingMs: number }, dataDir: string, overrides?: Record<string, string>): Promise<IsolatedServer>;
@@ -71,11 +71,15 @@ export function benchServers(options: BenchOptions, scratch: { work: string; cre
   };
   // The Node flags of `npm start` (package.json: none), or BENCH_NODE_FLAGS to measure others, plus the probe.
   const command = [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--import', './scripts/bench/probe.ts', 'src/server.ts'];
-  const start = (serverEnv: NodeJS.ProcessEnv) =>
-    spawnChild(command, serverEnv, (line) =>
+  const start = (serverEnv: NodeJS.ProcessEnv) => {
+    // The server listens, then its job engine starts: it is ready for the scenarios after both lines.
+    let origin: string | null = null;
+    return spawnChild(command, serverEnv, (line) => {
       // The line names the GraphQL endpoint; the child's URL is its origin.
-      line.includes('extendql is listening') ? new URL((JSON.parse(line) as { url: string }).url.replace('localhost', '127.0.0.1')).origin : null,
-    );
+      if (line.includes('extendql is listening')) origin = new URL((JSON.parse(line) as { url: string }).url.replace('localhost', '127.0.0.1')).origin;
+      return line.includes('job engine started') ? origin : null;
+    });
+  };
   const isolated: Servers['isolated'] = async (fakeOptions, dataDir, overrides = {}) => {
     const fakeKey = `sk-bench-${randomBytes(12).toString('hex')}`;
     const ownFake = await startSimulator({ apiKey: fakeKey, credits: 1e9, ...fakeOptions });

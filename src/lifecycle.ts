@@ -21,6 +21,25 @@ export class Lifecycle {
     this.cleanups.push({ name, cleanup });
   }
 
+  /**
+   * Registers now, so in start order, the cleanup of something still starting: it waits for the
+   * start and stops what it started, or does nothing when the start failed (whoever awaits
+   * `starting` hears of that). Independent parts can so start side by side and still stop in
+   * reverse order of registration. Answers `starting`.
+   */
+  whenStarted<T>(name: string, starting: Promise<T>, stop: (started: T) => Promise<unknown>): Promise<T> {
+    // Awaited by the caller; a failure while nobody awaits it yet is not an unhandled rejection.
+    starting.catch(() => {});
+    this.add(name, async () => {
+      const started = await starting.then(
+        (value) => ({ value }),
+        () => null,
+      );
+      if (started) await stop(started.value);
+    });
+    return starting;
+  }
+
   close(): Promise<void> {
     this.closing ??= this.runAll();
     return this.closing;

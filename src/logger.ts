@@ -1,5 +1,9 @@
+import { createRequire } from 'node:module';
 import { pino } from 'pino';
-import pretty from 'pino-pretty';
+import type { PrettyOptions, PrettyStream } from 'pino-pretty';
+
+/** pino-pretty, loaded only for a terminal outside production (every other process skips its modules at start). */
+const pretty = (options: PrettyOptions): PrettyStream => (createRequire(import.meta.url)('pino-pretty') as (options: PrettyOptions) => PrettyStream)(options);
 
 export type Logger = pino.Logger;
 

@@ -10,3 +10,11 @@ if (major < 22 || (major === 22 && minor < 18) || (major === 23 && minor < 6)) {
   );
   process.exit(1);
 }
+
+// Node's compile cache: the modules loaded after this point (about 1,500, the type-stripped
+// sources included) are compiled from a cache on disk after the first run, which makes a start
+// noticeably shorter. Node keeps it in NODE_COMPILE_CACHE, else in the system's temporary
+// directory, one per Node version, and checks each entry against its source.
+// NODE_DISABLE_COMPILE_CACHE=1 turns it off; where the directory cannot be written, Node runs
+// without it.
+process.getBuiltinModule('node:module').enableCompileCache?.();

@@ -19,13 +19,19 @@ export class DatabaseUnreachableError extends Error {
   }
 }
 
+/** A database that is up and migrated; `stop()` stops the embedded PostgreSQL (nothing for DATABASE_URL). */
+export interface OpenedDatabase {
+  url: string;
+  stop(): Promise<void>;
+}
+
 /**
  * The configured database, or the embedded one under DATA_DIR; migrated either way. The service
  * (server, worker) shuts down in order on Ctrl-C and stops the embedded PostgreSQL last, so it
  * runs it in a session of its own; the short commands (no signal handling) pass
  * `{ ownSession: false }`, and a Ctrl-C stops their cluster with them.
  */
-export async function provisionDatabase(config: Config, logger: Logger, embedded: EmbeddedOptions = { ownSession: true }): Promise<{ url: string; stop(): Promise<void> }> {
+export async function provisionDatabase(config: Config, logger: Logger, embedded: EmbeddedOptions = { ownSession: true }): Promise<OpenedDatabase> {
   let url = config.databaseUrl;
   let stop = async () => {};
   if (!url) {

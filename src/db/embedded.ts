@@ -133,6 +133,11 @@ export interface EmbeddedOptions {
    * the process that started it, even when that process has no shutdown of its own.
    */
   ownSession?: boolean;
+  /**
+   * Called once the postmaster process is spawned, before it is ready: from then on PostgreSQL
+   * starts by itself, and the caller may block its own event loop (loading modules) meanwhile.
+   */
+  onSpawn?: () => void;
 }
 
 /**
@@ -146,8 +151,8 @@ export async function startEmbeddedPostgres(dir: string, logger: Logger, databas
   if (running) return adoptCluster(dir, running, logger, database);
 
   const port = await freePort();
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
   if (!existsSync(join(dir, 'PG_VERSION'))) {
+    const EmbeddedPostgres = await loadEmbeddedPostgres();
     logger.info({ dir }, 'initialising embedded PostgreSQL');
     await new EmbeddedPostgres({
       databaseDir: dir,
@@ -161,7 +166,7 @@ export async function startEmbeddedPostgres(dir: string, logger: Logger, databas
       onError: (message) => logger.debug({ postgres: String(message).trim() }, 'embedded postgres'),
     }).initialise();
   }
-  const pid = await spawnPostmaster(dir, port, logger, options.ownSession ?? false);
+  const pid = await spawnPostmaster(dir, port, logger, options);
   await claimOwnership(dir);
   const stop = async () => {
     await stopPostmaster(pid);
@@ -190,10 +195,10 @@ async function postgresBinary(): Promise<string> {
  * shuts down at once, under the server's graceful shutdown that still needs the database (a
  * screen of "terminating connection due to administrator command"). The owner stops it, last.
  */
-async function spawnPostmaster(dir: string, port: number, logger: Logger, ownSession: boolean): Promise<number> {
+async function spawnPostmaster(dir: string, port: number, logger: Logger, { ownSession = false, onSpawn }: EmbeddedOptions): Promise<number> {
   const flags = ['-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'];
   // As root, as the `postgres` user that initialise() created (PostgreSQL refuses root).
-  const ids = runsAsRoot() ? { uid: userId('-u'), gid: userId('-g') } : {};
+  const ids = runsAsRoot() ? postgresUser() : {};
   const child = spawn(await postgresBinary(), flags, {
     ...ids,
     detached: ownSession,
@@ -202,6 +207,7 @@ async function spawnPostmaster(dir: string, port: number, logger: Logger, ownSes
     env: { ...process.env, LC_MESSAGES: 'C' },
   });
   child.stderr!.setEncoding('utf8');
+  onSpawn?.();
   await new Promise<void>((resolveReady, reject) => {
     child.once('error', reject);
     child.once('exit', (code, signal) => reject(new Error(`the embedded PostgreSQL exited before it was ready (code ${code}, signal ${signal})`)));
@@ -214,6 +220,17 @@ async function spawnPostmaster(dir: string, port: number, logger: Logger, ownSes
 }
 
 const userId = (flag: '-u' | '-g') => Number(execFileSync('id', [flag, USER], { encoding: 'utf8' }).trim());
+
+/**
+ * The `postgres` user's ids: from /etc/passwd, where initialise() adds it, without running `id`
+ * twice on every start; else from `id` (a user from a directory service).
+ */
+function postgresUser(): { uid: number; gid: number } {
+  const passwd = existsSync('/etc/passwd') ? readFileSync('/etc/passwd', 'utf8') : '';
+  const [, , uid, gid] = passwd.split('\n').find((line) => line.startsWith(`${USER}:`))?.split(':') ?? [];
+  if (uid && /^\d+$/.test(uid) && gid && /^\d+$/.test(gid)) return { uid: Number(uid), gid: Number(gid) };
+  return { uid: userId('-u'), gid: userId('-g') };
+}
 
 /**
  * A cluster already running under `dir`: shared while the extendql process that owns it lives

@@ -27,27 +27,67 @@ export interface MigrationResult {
   applied: string[];
 }
 
-/** Applies prisma/migrations/* in order, each in a transaction, and records them as Prisma does. */
-export async function migrate(databaseUrl: string, dir = MIGRATIONS_DIR): Promise<MigrationResult> {
+interface Migration {
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
+/** Each migration directory's migration.sql, in name order, with the checksum Prisma records. */
+async function readMigrations(dir: string): Promise<Migration[]> {
   const names = (await readdir(dir, { withFileTypes: true }))
     .filter((entry) => entry.isDirectory())
     .map((entry) => entry.name)
     .sort();
+  return Promise.all(
+    names.map(async (name) => {
+      const sql = await readFile(join(dir, name, 'migration.sql'), 'utf8');
+      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+    }),
+  );
+}
+
+const APPLIED = 'SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL';
+
+/** The checksums of the migrations recorded as applied, by name ({} when none are recorded yet). */
+async function appliedChecksums(client: pg.Client): Promise<Map<string, string>> {
+  const done = await client.query<{ migration_name: string; checksum: string }>(APPLIED);
+  return new Map(done.rows.map((row) => [row.migration_name, row.checksum]));
+}
+
+/**
+ * Whether every migration is already applied, unchanged: the case of every start but the first,
+ * answered by one query without taking the lock. Anything else (the table missing, a migration
+ * missing or changed) goes the locked way, which applies or reports it.
+ */
+async function allApplied(client: pg.Client, migrations: Migration[]): Promise<boolean> {
+  const done = await appliedChecksums(client).catch(() => null);
+  return done !== null && migrations.every((migration) => done.get(migration.name) === migration.checksum);
+}
+
+/** Applies prisma/migrations/* in order, each in a transaction, and records them as Prisma does. */
+export async function migrate(databaseUrl: string, dir = MIGRATIONS_DIR): Promise<MigrationResult> {
+  const migrations = await readMigrations(dir);
   const client = new pg.Client({ connectionString: databaseUrl });
   // A connection lost meanwhile fails the statement in flight; unheard, its 'error' event would crash.
   client.on('error', () => {});
   await client.connect();
+  try {
+    if (await allApplied(client, migrations)) return { applied: [] };
+    return await migrateLocked(client, migrations);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Under the lock (another process may be migrating too): what is not yet applied, in order. */
+async function migrateLocked(client: pg.Client, migrations: Migration[]): Promise<MigrationResult> {
   const applied: string[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_ID]);
     await client.query(BOOKKEEPING);
-    const done = await client.query<{ migration_name: string; checksum: string }>(
-      'SELECT migration_name, checksum FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
-    );
-    const doneByName = new Map(done.rows.map((row) => [row.migration_name, row.checksum]));
-    for (const name of names) {
-      const sql = await readFile(join(dir, name, 'migration.sql'), 'utf8');
-      const checksum = createHash('sha256').update(sql).digest('hex');
+    const doneByName = await appliedChecksums(client);
+    for (const { name, sql, checksum } of migrations) {
       const previous = doneByName.get(name);
       if (previous !== undefined) {
         if (previous !== checksum) throw new Error(`Migration ${name} was changed after it was applied`);
@@ -70,7 +110,6 @@ export async function migrate(databaseUrl: string, dir = MIGRATIONS_DIR): Promis
     }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [LOCK_ID]).catch(() => {});
-    await client.end();
   }
   return { applied };
 }

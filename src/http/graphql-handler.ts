@@ -76,14 +76,21 @@ function graphqlPlugins(config: Config, core: Core, trusted: TrustedDocuments): 
 
 /**
  * Ready when the database and the job queue answer, the upstream circuit is not open and Redis
- * (when configured) is connected.
+ * (when configured) is connected. The job engine may still be starting once the server listens:
+ * the queue is "starting" until then.
  */
 function useReadinessOf(core: Core, logger: Logger): Plugin {
   const { db, queue, segmind, redis } = core;
   return useReadiness(
     [
       { name: 'database', check: () => db.$queryRaw`SELECT 1` },
-      { name: 'queue', check: () => queue.depth() },
+      {
+        name: 'queue',
+        check: async () => {
+          if (!queue.isStarted) throw new NotReady('starting');
+          return queue.depth();
+        },
+      },
       {
         name: 'upstream',
         check: async () => {

@@ -1,7 +1,8 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions, type LookupOneOptions } from 'node:dns';
 import { lookup as dnsLookupAsync } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { buildConnector } from 'undici';
+import type { buildConnector } from 'undici';
+import { loadUndici } from './undici.ts';
 
 /**
  * Which addresses outgoing requests on a client's behalf (webhooks) may reach: the public
@@ -122,7 +123,8 @@ export const guardedLookup: LookupFunction = (hostname, options, callback) => {
  * An undici connector that reaches public addresses only: IP literals are checked before the
  * connection is opened, names through guardedLookup. Nothing is sent to a refused address.
  */
-export function publicOnlyConnector(options: { timeoutMs: number }): buildConnector.connector {
+export async function publicOnlyConnector(options: { timeoutMs: number }): Promise<buildConnector.connector> {
+  const { buildConnector } = await loadUndici();
   const connect = buildConnector({ lookup: guardedLookup, timeout: options.timeoutMs });
   return (target, callback) => {
     if (isIP(target.hostname) && !isPublicAddress(target.hostname)) return callback(new BlockedAddressError(), null);

@@ -6,20 +6,20 @@ import { createPubSub } from 'graphql-yoga';
 import type { AppOptions } from '../app.ts';
 import type { Config } from '../config.ts';
 import { openDb, type Db, type Database } from '../db/client.ts';
-import { provisionDatabase } from '../db/connect.ts';
+import { provisionDatabase, type OpenedDatabase } from '../db/connect.ts';
 import { GenerationService } from '../generations/service.ts';
 import type { SourceReachProblem } from '../generations/source-links.ts';
 import { JobQueue } from '../jobs/queue.ts';
 import type { Lifecycle } from '../lifecycle.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { Metrics } from '../metrics.ts';
-import { startRedisEvents, type RedisEvents } from '../realtime/redis.ts';
+import type { RedisEvents } from '../realtime/redis.ts';
 import { createVideoStorage } from '../storage/index.ts';
 import { removeStaleTempFiles, type VideoStorage } from '../storage/storage.ts';
 import { startTelemetry } from '../telemetry.ts';
 import { CreditGauge } from '../upstream/credits.ts';
 import { SegmindClient } from '../upstream/segmind.ts';
-import { startSimulator, type SimulatorHandle } from '../upstream/simulator/index.ts';
+import type { SimulatorHandle } from '../upstream/simulator/index.ts';
 import { WebhookDeliverer } from '../webhooks/delivery.ts';
 
 /** What the rest of the process is built on: storage, queue, upstream, events and the domain services. */
@@ -62,37 +62,54 @@ export function appLogger(config: Config, options: AppOptions): Logger {
   return options.logger ?? createLogger(config.logLevel);
 }
 
-/** Starts the core in dependency order; each part registers its stop with `lifecycle`. */
+/**
+ * Starts the core. The parts that need nothing of each other start side by side: the database (the
+ * embedded PostgreSQL and the migrations, already under way when `options.database` is given),
+ * the simulator, the storage and Redis. The job engine starts on the migrated database in the
+ * background (`queue.started`). Each part's stop is registered in a fixed order, so they stop in
+ * reverse order, whichever finished starting first.
+ */
 export async function startCore(config: Config, options: AppOptions, logger: Logger, lifecycle: Lifecycle): Promise<Core> {
   if (config.telemetry) {
     // Added first, so it runs last: spans of the shutdown itself are flushed too.
     lifecycle.add('telemetry', await startTelemetry(config.telemetry));
     logger.info({ endpoint: new URL(config.telemetry.endpoint).origin }, 'OpenTelemetry traces are exported');
   }
-  const { databaseUrl, database, queue } = await startPersistence(config, logger, lifecycle);
-  const { db } = database;
-  const { simulator, segmindKey, segmindUrl } = await startUpstreamService(config, logger, lifecycle);
+  const persistence = startPersistence(config, options, logger, lifecycle);
   const metrics = new Metrics({
-    generationsByStatus: async () =>
-      Object.fromEntries((await db.generation.groupBy({ by: ['status'], _count: { _all: true } })).map((row) => [row.status, row._count._all])),
-    queueDepth: () => queue.depth(),
+    generationsByStatus: async () => {
+      const { db } = (await persistence).database;
+      return Object.fromEntries((await db.generation.groupBy({ by: ['status'], _count: { _all: true } })).map((row) => [row.status, row._count._all]));
+    },
+    queueDepth: async () => (await persistence).queue.depth(),
   });
-  const segmind = new SegmindClient({
-    observe: (operation, outcome, seconds) => metrics.upstreamSeconds.observe({ operation, outcome }, seconds),
-    baseUrl: segmindUrl,
-    apiKey: segmindKey,
-    timeoutMs: config.upstreamTimeoutMs,
-    circuitThreshold: config.upstreamCircuit.threshold,
-    circuitCooldownMs: config.upstreamCircuit.cooldownMs,
-  });
-  lifecycle.add('upstream client', () => segmind.close());
-
-  const storage = await startStorage(config, options, logger, lifecycle);
+  const upstream = startUpstream(config, logger, lifecycle, metrics);
+  const storage = startStorage(config, options, logger, lifecycle);
   // In one process, events stay in memory; with REDIS_URL they reach every process, so a
   // subscriber on one instance hears about work done by a worker on another.
-  const redis = config.redisUrl ? await startRedisEvents(config.redisUrl, logger) : null;
-  if (redis) lifecycle.add('redis', redis.stop);
-  const pubsub = createGenerationPubSub(redis);
+  const redis = config.redisUrl ? lifecycle.whenStarted('redis', startRedis(config.redisUrl, logger), (events) => events.stop()) : null;
+  const [{ databaseUrl, database, queue }, { simulator, segmind, segmindUrl }, videoStorage, redisEvents] = await Promise.all([persistence, upstream, storage, redis]);
+  const parts = { logger, database, queue, segmind, storage: videoStorage, redis: redisEvents };
+  return { databaseUrl, db: database.db, pool: database.pool, simulator, segmindUrl, metrics, ...parts, ...startServices(config, parts, lifecycle) };
+}
+
+/** Redis for events between processes; ioredis is loaded only when REDIS_URL is set. */
+async function startRedis(url: string, logger: Logger): Promise<RedisEvents> {
+  const { startRedisEvents } = await import('../realtime/redis.ts');
+  return startRedisEvents(url, logger);
+}
+
+type Services = Pick<Core, 'pubsub' | 'events' | 'webhooks' | 'generations' | 'videoUrl' | 'origin'>;
+
+/** Events, webhooks and the generation service, on the parts started before them. */
+function startServices(
+  config: Config,
+  parts: { logger: Logger; database: Database; queue: JobQueue; segmind: SegmindClient; storage: VideoStorage; redis: RedisEvents | null },
+  lifecycle: Lifecycle,
+): Services {
+  const { logger, database, queue, segmind, storage } = parts;
+  const { db } = database;
+  const pubsub = createGenerationPubSub(parts.redis);
   const events = { generationUpdated: (id: string) => pubsub.publish('generationUpdated', id, id) };
   const credits = new CreditGauge(() => segmind.credits(), logger);
 
@@ -124,33 +141,59 @@ export async function startCore(config: Config, options: AppOptions, logger: Log
     limits: config.keyLimits,
     sourceUnreachable: () => origin.sourceProblem?.message ?? null,
   });
-  return { logger, databaseUrl, db, pool: database.pool, queue, simulator, segmind, segmindUrl, metrics, storage, redis, pubsub, events, webhooks, generations, videoUrl, origin };
+  return { pubsub, events, webhooks, generations, videoUrl, origin };
 }
 
-/** The database (embedded or configured, migrated), its pool and the job queue on it. */
-async function startPersistence(config: Config, logger: Logger, lifecycle: Lifecycle): Promise<{ databaseUrl: string; database: Database; queue: JobQueue }> {
-  const embeddedOrConfigured = await provisionDatabase(config, logger);
-  lifecycle.add('database', () => embeddedOrConfigured.stop());
-  const databaseUrl = embeddedOrConfigured.url;
-
+/**
+ * The database (embedded or configured, migrated), its pool, and the job queue on it, which goes
+ * on starting in the background.
+ */
+async function startPersistence(config: Config, options: AppOptions, logger: Logger, lifecycle: Lifecycle): Promise<{ databaseUrl: string; database: Database; queue: JobQueue }> {
+  const opening = lifecycle.whenStarted('database', options.database ?? provisionDatabase(config, logger), (opened: OpenedDatabase) => opened.stop());
   // One pool for Prisma and for the raw SQL of the hot paths (extendVideo, the worker's polls).
-  const database = openDb(databaseUrl);
-  lifecycle.add('database pool', database.close);
-  const queue = await JobQueue.start(databaseUrl, logger, {
-    superviseIntervalSeconds: config.jobSuperviseIntervalSeconds,
-    webhooks: config.webhooks,
-  });
-  lifecycle.add('job queue', () => queue.stop());
-  return { databaseUrl, database, queue };
+  const database = lifecycle.whenStarted(
+    'database pool',
+    opening.then(({ url }) => openDb(url)),
+    (opened) => opened.close(),
+  );
+  const queue = lifecycle.whenStarted(
+    'job queue',
+    opening.then(({ url }) => JobQueue.start(url, logger, { superviseIntervalSeconds: config.jobSuperviseIntervalSeconds, webhooks: config.webhooks })),
+    (started) => started.stop(),
+  );
+  return { databaseUrl: (await opening).url, database: await database, queue: await queue };
 }
 
-/** Segmind's address and key, or the simulator's when no SEGMIND_API_KEY is set. */
-async function startUpstreamService(
-  config: Config,
-  logger: Logger,
-  lifecycle: Lifecycle,
-): Promise<{ simulator: SimulatorHandle | null; segmindKey: string; segmindUrl: string }> {
-  if (config.segmind.apiKey) return { simulator: null, segmindKey: config.segmind.apiKey, segmindUrl: config.segmind.baseUrl };
+/**
+ * Segmind's client, on Segmind or on the simulator when no SEGMIND_API_KEY is set. The
+ * simulator's modules are loaded only then.
+ */
+async function startUpstream(config: Config, logger: Logger, lifecycle: Lifecycle, metrics: Metrics): Promise<{ simulator: SimulatorHandle | null; segmind: SegmindClient; segmindUrl: string }> {
+  const service = config.segmind.apiKey
+    ? Promise.resolve({ simulator: null, segmindKey: config.segmind.apiKey, segmindUrl: config.segmind.baseUrl })
+    : lifecycle.whenStarted('simulator', startSimulated(config, logger), ({ simulator }) => simulator.close());
+  const client = lifecycle.whenStarted(
+    'upstream client',
+    service.then(
+      ({ segmindKey, segmindUrl }) =>
+        new SegmindClient({
+          observe: (operation, outcome, seconds) => metrics.upstreamSeconds.observe({ operation, outcome }, seconds),
+          baseUrl: segmindUrl,
+          apiKey: segmindKey,
+          timeoutMs: config.upstreamTimeoutMs,
+          circuitThreshold: config.upstreamCircuit.threshold,
+          circuitCooldownMs: config.upstreamCircuit.cooldownMs,
+        }),
+    ),
+    (segmind) => segmind.close(),
+  );
+  const { simulator, segmindUrl } = await service;
+  return { simulator, segmind: await client, segmindUrl };
+}
+
+/** The built-in simulator in Segmind's place, with a random key. */
+async function startSimulated(config: Config, logger: Logger): Promise<{ simulator: SimulatorHandle; segmindKey: string; segmindUrl: string }> {
+  const { startSimulator } = await import('../upstream/simulator/index.ts');
   const segmindKey = randomBytes(24).toString('base64url');
   const simulator = await startSimulator({
     apiKey: segmindKey,
@@ -159,7 +202,6 @@ async function startUpstreamService(
     processingMs: config.simulator.processingMs,
     fetchSources: true, // like Segmind: a source it cannot fetch fails the job
   });
-  lifecycle.add('simulator', () => simulator.close());
   logger.warn(
     { simulator: simulator.url },
     'SEGMIND_API_KEY is not set: SIMULATING Segmind. Videos are generated locally and marked as simulated; no credits are spent. Set SEGMIND_API_KEY to use the real service.',
@@ -168,13 +210,14 @@ async function startUpstreamService(
 }
 
 /** The configured video storage, with partial downloads of an earlier crash removed. */
-async function startStorage(config: Config, options: AppOptions, logger: Logger, lifecycle: Lifecycle): Promise<VideoStorage> {
-  const configured = await createVideoStorage(config);
-  const { description, close } = configured;
-  const storage = options.wrapStorage?.(configured.storage) ?? configured.storage;
-  lifecycle.add('storage', async () => close());
-  logger.info({ storage: description }, 'video storage');
-  const stale = await removeStaleTempFiles(await storage.tempDir(), 60 * 60_000);
-  if (stale) logger.info({ files: stale }, 'removed partial downloads left by an earlier crash');
-  return storage;
+function startStorage(config: Config, options: AppOptions, logger: Logger, lifecycle: Lifecycle): Promise<VideoStorage> {
+  const opening = createVideoStorage(config);
+  lifecycle.whenStarted('storage', opening, async ({ close }) => close());
+  return opening.then(async (configured) => {
+    const storage = options.wrapStorage?.(configured.storage) ?? configured.storage;
+    logger.info({ storage: configured.description }, 'video storage');
+    const stale = await removeStaleTempFiles(await storage.tempDir(), 60 * 60_000);
+    if (stale) logger.info({ files: stale }, 'removed partial downloads left by an earlier crash');
+    return storage;
+  });
 }

@@ -5,8 +5,12 @@ import { GenerationWorker } from '../generations/worker.ts';
 import type { Lifecycle } from '../lifecycle.ts';
 import type { Core } from './core.ts';
 
-/** Works the job queue in this process: generation steps, webhooks and the sweeps. */
-export async function startWorker(config: Config, core: Core, lifecycle: Lifecycle): Promise<void> {
+/**
+ * Works the job queue in this process: generation steps, webhooks and the sweeps. Its stops are
+ * registered at once; the returned promise resolves once the workers take jobs, which is after the
+ * job engine has started.
+ */
+export function startWorker(config: Config, core: Core, lifecycle: Lifecycle): Promise<void> {
   const { db, pool, segmind, storage, events, logger, metrics, webhooks, queue } = core;
   const worker = new GenerationWorker({
     db,
@@ -22,12 +26,15 @@ export async function startWorker(config: Config, core: Core, lifecycle: Lifecyc
     webhooks,
     sourceUrl: submitSourceUrls({ db, storage, deadlineMs: config.generationDeadlineMs, logger }),
   });
-  await queue.work(config.workerConcurrency, (job) => worker.step(job.generationId));
-  await queue.workWebhooks(4, (job) => webhooks.deliver(job.generationId));
+  const working = (async () => {
+    await queue.work(config.workerConcurrency, (job) => worker.step(job.generationId));
+    await queue.workWebhooks(4, (job) => webhooks.deliver(job.generationId));
+  })();
   startStallSweep(config, core, worker, lifecycle);
   if (config.retention) lifecycle.add('retention sweep', startRetentionSweep({ db, storage, logger }, config.retention));
   // Stopped before the upstream client and the database: steps in flight finish first.
   lifecycle.add('job workers', () => queue.stop({ graceful: true, timeoutMs: config.shutdownGraceMs }));
+  return working;
 }
 
 /**

@@ -4,7 +4,8 @@ import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { loadUndici } from '../net/undici.ts';
 import { inspectMp4File, NotMp4Error, type Mp4Info } from './mp4.ts';
 import { asStorageError, StorageError, type VideoStorage } from './storage.ts';
 
@@ -121,6 +122,7 @@ interface Origin {
 async function requestOutput(url: string, have: number, options: DownloadOptions): Promise<Origin> {
   const { signal, maxBytes = Infinity } = options;
   const where = redact(url);
+  const { getGlobalDispatcher, interceptors, request } = await loadUndici();
   // CDN/presigned output URLs may redirect; plain undici.request does not follow redirects by itself.
   const dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
   let response: Dispatcher.ResponseData;

@@ -1,6 +1,7 @@
 import { SpanKind } from '@opentelemetry/api';
 import { inSpan } from '../telemetry.ts';
-import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import { loadUndici } from '../net/undici.ts';
+import type { Dispatcher } from 'undici';
 import type { SegmindRequest } from '../generations/rules.ts';
 import { CircuitBreaker } from './circuit.ts';
 
@@ -130,19 +131,22 @@ function parseMetrics(raw: unknown): UpstreamMetrics {
  * overall deadline per call, and no automatic retries: whether to try again is the job's call.
  */
 export class SegmindClient {
-  private readonly agent: Dispatcher;
+  private agent: Promise<Dispatcher> | undefined;
   readonly circuit: CircuitBreaker;
 
   private readonly options: SegmindClientOptions;
   constructor(options: SegmindClientOptions) {
     this.options = options;
     this.circuit = new CircuitBreaker(options.circuitThreshold ?? 5, options.circuitCooldownMs ?? 30_000);
-    this.agent = new Agent({
-      connectTimeout: Math.min(options.timeoutMs, 10_000),
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      keepAliveTimeout: 10_000,
-    });
+  }
+
+  /** The agent, made on the first call (undici is loaded then). */
+  private dispatcher(): Promise<Dispatcher> {
+    const { timeoutMs } = this.options;
+    this.agent ??= loadUndici().then(
+      ({ Agent }) => new Agent({ connectTimeout: Math.min(timeoutMs, 10_000), headersTimeout: timeoutMs, bodyTimeout: timeoutMs, keepAliveTimeout: 10_000 }),
+    );
+    return this.agent;
   }
 
   /** POST /v2/{model}. Every call is a new billable job upstream. */
@@ -206,7 +210,7 @@ export class SegmindClient {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await (await this.agent)?.close();
   }
 
   /** One HTTP call, counted by the circuit breaker: server-side trouble opens it, answers close it. */
@@ -241,12 +245,13 @@ export class SegmindClient {
   }
 
   private async send(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    const [{ request }, dispatcher] = await Promise.all([loadUndici(), this.dispatcher()]);
     const deadline = AbortSignal.timeout(this.options.timeoutMs);
     let response: Dispatcher.ResponseData;
     try {
       response = await request(`${this.options.baseUrl}${path}`, {
         method,
-        dispatcher: this.agent,
+        dispatcher,
         signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
         headers: {
           'x-api-key': this.options.apiKey,
@@ -296,9 +301,9 @@ export class SegmindClient {
   private transportError(error: unknown, method: string): UpstreamError {
     const err = error as Error & { code?: string };
     // Refused or unresolvable connections never carried the request; anything later may have.
-    const neverSent = err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' || err instanceof undiciErrors.ConnectTimeoutError;
-    const timedOut =
-      err.name === 'TimeoutError' || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError;
+    // undici's errors by their stable codes: a connect timeout never sent the request either.
+    const neverSent = err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' || err.code === 'UND_ERR_CONNECT_TIMEOUT';
+    const timedOut = err.name === 'TimeoutError' || ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'].includes(err.code ?? '');
     if (err.name === 'AbortError' && !timedOut) {
       return new UpstreamError('The call to Segmind was cancelled', 'UPSTREAM_UNREACHABLE', false, { certainlyNotReceived: method === 'GET' ? true : false });
     }

@@ -1,4 +1,4 @@
-import { Agent, fetch } from 'undici';
+import type { Dispatcher } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
 import type { Db } from '../db/client.ts';
 import type { Generation, Video } from '../generated/prisma/client.ts';
@@ -6,6 +6,7 @@ import { publicCost, publicError, publicVideo } from '../generations/public-view
 import type { JobQueue } from '../jobs/queue.ts';
 import type { Logger } from '../logger.ts';
 import { hostIsAllowed, hostOf, isBlockedAddressError, publicOnlyConnector } from '../net/address-policy.ts';
+import { loadUndici } from '../net/undici.ts';
 import { SIGNATURE_HEADER, signWebhook } from './signature.ts';
 
 export interface WebhookDeps {
@@ -64,13 +65,18 @@ export class WebhookDeliverer {
    * so a callbackUrl whose name later resolves elsewhere (DNS rebinding) still cannot reach an
    * internal address.
    */
-  private readonly agent: Agent;
+  private agent: Promise<Dispatcher> | undefined;
 
   private readonly deps: WebhookDeps;
   constructor(deps: WebhookDeps) {
     this.deps = deps;
-    const timeoutMs = Math.min(deps.timeoutMs, 10_000);
-    this.agent = new Agent({ connect: deps.allowPrivateNetworks ? { timeout: timeoutMs } : publicOnlyConnector({ timeoutMs }) });
+  }
+
+  /** The deliveries' agent, made on the first delivery (undici is loaded then). */
+  private dispatcher(): Promise<Dispatcher> {
+    const timeoutMs = Math.min(this.deps.timeoutMs, 10_000);
+    this.agent ??= loadUndici().then(async ({ Agent }) => new Agent({ connect: this.deps.allowPrivateNetworks ? { timeout: timeoutMs } : await publicOnlyConnector({ timeoutMs }) }));
+    return this.agent;
   }
 
   /**
@@ -85,7 +91,7 @@ export class WebhookDeliverer {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await (await this.agent)?.close();
   }
 
   /** Called after a generation ended; without a callbackUrl it does nothing. Failures are left to the sweep. */
@@ -131,8 +137,9 @@ export class WebhookDeliverer {
     let failure: string | null = null;
     let blocked = false;
     try {
+      const { fetch } = await loadUndici();
       const response = await fetch(generation.callbackUrl, {
-        dispatcher: this.agent,
+        dispatcher: await this.dispatcher(),
         method: 'POST',
         redirect: 'manual',
         signal: AbortSignal.timeout(this.deps.timeoutMs),

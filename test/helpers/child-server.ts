@@ -35,8 +35,9 @@ export interface ChildServer {
 const running = new Set<ChildProcess>();
 
 /**
- * Starts `node src/server.ts` with exactly the given environment (plus PATH and HOME),
- * and waits for the "extendql is listening" log line.
+ * Starts `node src/server.ts` with exactly the given environment (plus PATH and HOME), and waits
+ * until it has started: the "extendql is listening" log line, then "job engine started" (the
+ * server listens before its job engine has started).
  */
 export async function startChildServer(
   env: Record<string, string>,
@@ -54,6 +55,7 @@ export async function startChildServer(
   const logs: Record<string, unknown>[] = [];
   let onListening: (url: string) => void = () => {};
   const listening = new Promise<string>((resolve) => (onListening = resolve));
+  let listeningUrl: string | undefined;
 
   child.stdout!.setEncoding('utf8');
   child.stderr!.setEncoding('utf8');
@@ -67,7 +69,8 @@ export async function startChildServer(
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
         logs.push(entry);
-        if (entry.msg === 'extendql is listening' && typeof entry.url === 'string') onListening(entry.url);
+        if (entry.msg === 'extendql is listening' && typeof entry.url === 'string') listeningUrl = entry.url;
+        if (entry.msg === 'job engine started' && listeningUrl) onListening(listeningUrl);
         if (entry.msg === 'extendql worker is running (no HTTP server)') onListening('');
       } catch {
         // not a log line

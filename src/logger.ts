@@ -2,8 +2,11 @@ import { createRequire } from 'node:module';
 import { pino } from 'pino';
 import type { PrettyOptions, PrettyStream } from 'pino-pretty';
 
-/** pino-pretty, loaded only for a terminal outside production (every other process skips its modules at start). */
-const pretty = (options: PrettyOptions): PrettyStream => (createRequire(import.meta.url)('pino-pretty') as (options: PrettyOptions) => PrettyStream)(options);
+/** pino-pretty, loaded only for a terminal outside production: every other process skips its modules at start. */
+function pretty(options: PrettyOptions): PrettyStream {
+  const build = createRequire(import.meta.url)('pino-pretty') as (options: PrettyOptions) => PrettyStream;
+  return build(options);
+}
 
 export type Logger = pino.Logger;
 

@@ -11,7 +11,7 @@ if (major < 22 || (major === 22 && minor < 18) || (major === 23 && minor < 6)) {
   process.exit(1);
 }
 
-// Node's compile cache: the modules loaded after this point (about 1,500, the type-stripped
+// Node's compile cache: the modules loaded after this point (about 1,400, the type-stripped
 // sources included) are compiled from a cache on disk after the first run, which makes a start
 // noticeably shorter. Node keeps it in NODE_COMPILE_CACHE, else in the system's temporary
 // directory, one per Node version, and checks each entry against its source.

@@ -70,11 +70,9 @@ export function appLogger(config: Config, options: AppOptions): Logger {
  * reverse order, whichever finished starting first.
  */
 export async function startCore(config: Config, options: AppOptions, logger: Logger, lifecycle: Lifecycle): Promise<Core> {
-  if (config.telemetry) {
-    // Added first, so it runs last: spans of the shutdown itself are flushed too.
-    lifecycle.add('telemetry', await startTelemetry(config.telemetry));
-    logger.info({ endpoint: new URL(config.telemetry.endpoint).origin }, 'OpenTelemetry traces are exported');
-  }
+  // Every stop is registered before the first await: a database already opening is stopped too
+  // when anything here fails.
+  const tracing = config.telemetry ? startTracing(config.telemetry, logger, lifecycle) : null;
   const persistence = startPersistence(config, options, logger, lifecycle);
   const metrics = new Metrics({
     generationsByStatus: async () => {
@@ -88,9 +86,15 @@ export async function startCore(config: Config, options: AppOptions, logger: Log
   // In one process, events stay in memory; with REDIS_URL they reach every process, so a
   // subscriber on one instance hears about work done by a worker on another.
   const redis = config.redisUrl ? lifecycle.whenStarted('redis', startRedis(config.redisUrl, logger), (events) => events.stop()) : null;
-  const [{ databaseUrl, database, queue }, { simulator, segmind, segmindUrl }, videoStorage, redisEvents] = await Promise.all([persistence, upstream, storage, redis]);
+  const [{ databaseUrl, database, queue }, { simulator, segmind, segmindUrl }, videoStorage, redisEvents] = await Promise.all([persistence, upstream, storage, redis, tracing]);
   const parts = { logger, database, queue, segmind, storage: videoStorage, redis: redisEvents };
   return { databaseUrl, db: database.db, pool: database.pool, simulator, segmindUrl, metrics, ...parts, ...startServices(config, parts, lifecycle) };
+}
+
+/** OpenTelemetry's export. Its stop is registered first, so it runs last: spans of the shutdown itself are flushed too. */
+async function startTracing(telemetry: NonNullable<Config['telemetry']>, logger: Logger, lifecycle: Lifecycle): Promise<void> {
+  await lifecycle.whenStarted('telemetry', startTelemetry(telemetry), (stop) => stop());
+  logger.info({ endpoint: new URL(telemetry.endpoint).origin }, 'OpenTelemetry traces are exported');
 }
 
 /** Redis for events between processes; ioredis is loaded only when REDIS_URL is set. */

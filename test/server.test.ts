@@ -16,6 +16,9 @@ describe('HTTP surface', () => {
     const response = await fetch(stack.graphqlUrl, { headers: { accept: 'text/html' } });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/text\/html/);
+    // Not to be framed by another site.
+    expect(response.headers.get('x-frame-options')).toBe('DENY');
+    expect(response.headers.get('content-security-policy')).toBe("frame-ancestors 'none'");
     const html = await response.text();
     expect(html).toContain('mutation ExtendVideo');
     expect(html).toContain('extendVideo(');

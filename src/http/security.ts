@@ -23,6 +23,15 @@ export function securityPlugins(): Plugin[] {
     // Browsers send "simple" cross-site requests without custom headers; every real client of
     // ours sends x-api-key, so requiring a custom header costs them nothing.
     useCSRFPrevention({ requestHeaders: ['x-api-key', 'x-graphql-yoga-csrf'] }),
+    // GraphiQL fills its editor from the URL and sends the stored key: another site may not frame
+    // it (clickjacking). The studio's page sets its own policy (src/http/studio.ts).
+    {
+      onResponse({ response }) {
+        if (!response.headers.get('content-type')?.startsWith('text/html')) return;
+        response.headers.set('x-frame-options', 'DENY');
+        response.headers.set('content-security-policy', "frame-ancestors 'none'");
+      },
+    },
     { onValidate: ({ addValidationRule }) => addValidationRule(OneExtendVideoPerOperation) },
     // yoga parses `variables`/`extensions` of GET and form requests with a bare JSON.parse;
     // malformed JSON there is the client's mistake (400), not a server error (500).

@@ -68,6 +68,14 @@ const EnvSchema = z.object({
   MAX_CONCURRENT_PER_KEY: positiveInt.default(10),
   /** Per API key: subscriptions open at once in one process (SSE and WebSocket together). */
   MAX_SUBSCRIPTIONS_PER_KEY: positiveInt.default(100),
+  /**
+   * Query answers kept in memory per API key for this long (ms), so repeated reads (a dashboard
+   * re-reading its page) skip the database. 0 (the default) turns the cache off. A key's answers are
+   * dropped when one of its generations changes or it runs a mutation; see the README.
+   */
+  RESPONSE_CACHE_TTL_MS: z.coerce.number().int().min(0).default(0),
+  /** Most answers the response cache keeps (least recently used go first). */
+  RESPONSE_CACHE_MAX_ENTRIES: positiveInt.default(1000),
   /** Per API key: estimated USD it may spend per UTC day. Unset: no budget. */
   DAILY_BUDGET_USD: optional(z.coerce.number().positive()),
   /** Largest GraphQL request body accepted. */
@@ -181,6 +189,8 @@ export interface Config {
   webhooks: { maxAttempts: number; retryDelaySeconds: number; timeoutMs: number; allowPrivateNetworks: boolean };
   keyLimits: { perMinute: number; concurrent: number; dailyBudgetUsd: number | null };
   maxSubscriptionsPerKey: number;
+  /** Query answers kept per API key; ttlMs 0 is off. */
+  responseCache: { ttlMs: number; maxEntries: number };
   simulator: { queueMs: number; processingMs: number };
   /** Null: no tracing. */
   telemetry: { endpoint: string; serviceName: string } | null;
@@ -249,6 +259,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     keyLimits: { perMinute: e.RATE_LIMIT_PER_MINUTE, concurrent: e.MAX_CONCURRENT_PER_KEY, dailyBudgetUsd: e.DAILY_BUDGET_USD ?? null },
     maxSubscriptionsPerKey: e.MAX_SUBSCRIPTIONS_PER_KEY,
+    responseCache: { ttlMs: e.RESPONSE_CACHE_TTL_MS, maxEntries: e.RESPONSE_CACHE_MAX_ENTRIES },
     simulator: { queueMs: e.SIMULATOR_QUEUE_MS, processingMs: e.SIMULATOR_PROCESSING_MS },
     telemetry: e.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME } : null,
     logLevel: e.LOG_LEVEL,

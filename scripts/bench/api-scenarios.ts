@@ -76,6 +76,37 @@ export async function scenario2(api: ApiBench, o: BenchOptions, findings: Findin
   await api.settle();
 }
 
+/**
+ * Scenario 2 with the response cache on (RESPONSE_CACHE_TTL_MS, off by default), on a second
+ * API-only server: a dashboard re-reading the same page, and the same load with every request a
+ * miss (a variable that changes each time), each against the same hand-written baseline.
+ */
+export async function scenario2Cached(api: ApiBench, o: BenchOptions, findings: Findings): Promise<void> {
+  const { reader, baseline } = api;
+  const cached = await api.startVariant({ RESPONSE_CACHE_TTL_MS: '5000' });
+  try {
+    const url = `${cached.url}/graphql`;
+    const headers = { 'content-type': 'application/json', 'x-api-key': reader.key };
+    const baselineRun = (duration: number) => load({ url: `${baseline.url}/page?first=100`, headers: { 'x-api-key': reader.key }, connections: 10, duration });
+    const probed = { subject: cached, baseline };
+    const run = (subject: (duration: number) => Promise<RunFigures>) => compare(o.runs, o.warmupS, baselineRun, subject, o.durationS, api.settle, probed);
+    console.log('scenario 2: the same page with the response cache on, repeated reads and misses');
+    const repeated = await run((duration) => load({ url, method: 'POST', headers, body: JSON.stringify({ query: PAGE_QUERY, variables: { first: 100 } }), connections: 10, duration }));
+    let n = 0;
+    const miss = { method: 'POST' as const, path: '/graphql', headers, setupRequest: (req: object) => ({ ...req, body: JSON.stringify({ query: PAGE_QUERY, variables: { first: 100, miss: n++ } }) }) };
+    const misses = await run((duration) => load({ url: cached.url, requests: [miss], connections: 10, duration }));
+    findings.rows.push(
+      ...comparisonRows('2. the same page, response cache on (RESPONSE_CACHE_TTL_MS=5000): repeated reads', repeated, {}),
+      ...comparisonRows('2. the same page, response cache on: every request a miss', misses, {}),
+    );
+    findings.notes.push(
+      `Scenario 2 with the response cache on (a second API-only server, \`RESPONSE_CACHE_TTL_MS=5000\`; the cache is off by default) — repeated reads of one page: ${runsText(repeated)}. Every request a miss (an unused variable that changes with each request, so no two cache keys are equal): ${runsText(misses)}.`,
+    );
+  } finally {
+    await cached.stop();
+  }
+}
+
 const EXTEND_QUERY = 'mutation Extend($input: ExtendVideoInput!) { extendVideo(input: $input) { __typename ... on ExtendVideoSuccess { generation { id status } } } }';
 const EXTEND_VARIABLES = { input: { videoUrl: 'https://videos.example/bench.mp4', prompt: 'the camera keeps rolling down the street', quality: 'Q540P' } };
 
@@ -147,7 +178,10 @@ export async function queryCostNote(api: ApiBench, findings: Findings): Promise<
 /** Scenarios 1 to 3 as chosen with --only, and the lookup cost when 1 or 2 ran. */
 export async function apiScenarios(api: ApiBench, o: BenchOptions, findings: Findings): Promise<void> {
   if (o.only.has(1)) await scenario1(api, o, findings);
-  if (o.only.has(2)) await scenario2(api, o, findings);
+  if (o.only.has(2)) {
+    await scenario2(api, o, findings);
+    await scenario2Cached(api, o, findings);
+  }
   if (o.only.has(3)) await scenario3(api, o, findings);
   if (o.only.has(1) || o.only.has(2)) await queryCostNote(api, findings);
 }

@@ -161,6 +161,8 @@ export interface ApiBench {
   oneId: string;
   /** Waits until both servers are idle. */
   settle(): Promise<void>;
+  /** Another API-only server on the same database, with `overrides` in its environment (stop it when done). */
+  startVariant(overrides: Record<string, string>): Promise<Child>;
   probed: { subject: Child; baseline: Child };
   /** Stops both servers; answers the server's peak RSS in MB. */
   stop(): Promise<number>;
@@ -195,6 +197,7 @@ export async function startApiBench(servers: Servers, databaseUrl: string, fake:
     baselineWriters,
     oneId,
     settle: () => waitIdle([server.process.pid, baseline.process.pid]),
+    startVariant: (overrides) => servers.start({ ...env, WORKER_ENABLED: 'false', ...overrides }),
     probed: { subject: server, baseline },
     async stop() {
       const peakRss = rss.stop();

@@ -180,7 +180,7 @@ export class GenerationService {
     try {
       const generation = await this.insertGeneration({ apiKeyId, params, hash, cost, sourceVideoUrl, upload, stored });
       this.deps.reserveCredits(cost);
-      this.deps.events.generationUpdated(generation.id);
+      this.deps.events.generationUpdated(generation);
       return generation;
     } catch (error) {
       if (stored) await this.deps.storage.delete(stored.key).catch(() => {});
@@ -269,7 +269,7 @@ export class GenerationService {
     const generation = await this.find(apiKeyId, id);
     if (!generation) throw new NotFoundError('Generation', id);
     if (count === 1) {
-      this.deps.events.generationUpdated(id);
+      this.deps.events.generationUpdated(generation);
       await this.deps.webhooks?.generationEnded(generation);
     } else if (generation.status !== 'CANCELED') throw new NotCancelableError(id, generation.status);
     return generation;

@@ -114,7 +114,7 @@ export class GenerationWorker {
     const videoUrl = this.deps.sourceUrl ? await this.deps.sourceUrl(generation) : generation.sourceVideoUrl;
     // Claim the submission. Only one step anywhere can win this update.
     if (!(await claimSubmission(this.deps.pool, generation.id))) return done;
-    this.deps.events.generationUpdated(generation.id);
+    this.deps.events.generationUpdated(generation);
 
     let accepted: { requestId: string; status: UpstreamJobStatus };
     try {
@@ -131,7 +131,7 @@ export class GenerationWorker {
     const now = Date.now();
     await this.saveRequestId(generation, accepted, Math.min(Math.max(deadlineAt.getTime(), now + SAVE_REQUEST_ID_MS.min), now + SAVE_REQUEST_ID_MS.max));
     // Subscribers learn that Segmind has it (usually QUEUED there).
-    this.deps.events.generationUpdated(generation.id);
+    this.deps.events.generationUpdated(generation);
     return again(this.deps.poll.initialMs);
   }
 
@@ -171,7 +171,7 @@ export class GenerationWorker {
       return this.fail(generation, this.deadlineExceeded(`while Segmind still had it ${status}`), { upstreamStatus: status });
     }
     await recordPoll(this.deps.pool, generation.id, status);
-    if (status !== generation.upstreamStatus || generation.retryCode) this.deps.events.generationUpdated(generation.id);
+    if (status !== generation.upstreamStatus || generation.retryCode) this.deps.events.generationUpdated(generation);
     const { initialMs, maxMs, backoff } = this.deps.poll;
     // The last poll comes at the deadline, so a job still running then ends on time.
     return again(Math.min(maxMs, initialMs * backoff ** generation.pollCount, untilDeadline));
@@ -184,7 +184,7 @@ export class GenerationWorker {
     if (result.status !== 'COMPLETED') return again(this.deps.poll.initialMs);
     if (generation.upstreamStatus !== 'COMPLETED') {
       await recordUpstreamStatus(this.deps.pool, generation.id, 'COMPLETED');
-      this.deps.events.generationUpdated(generation.id);
+      this.deps.events.generationUpdated(generation);
     }
     const key = `${generation.plannedVideoId}.mp4`;
     // The temp files are named after the planned video, so a retried copy resumes or reuses them.
@@ -209,7 +209,7 @@ export class GenerationWorker {
       throw error;
     }
     this.deps.logger.info({ generationId: generation.id, bytes: video.byteSize }, 'generation succeeded');
-    this.deps.events.generationUpdated(generation.id);
+    this.deps.events.generationUpdated(generation);
     await this.deps.webhooks?.generationEnded(generation);
     return done;
   }
@@ -238,7 +238,7 @@ export class GenerationWorker {
     if (count === 0) return done; // canceled meanwhile: nothing to wait for
     this.deps.onRetry?.(code);
     this.deps.logger.warn({ generationId: generation.id, code, attempt: generation.retryCount + 1, afterMs: plan.afterMs }, 'transient failure; retrying');
-    this.deps.events.generationUpdated(generation.id);
+    this.deps.events.generationUpdated(generation);
     return again(plan.afterMs);
   }
 
@@ -264,7 +264,7 @@ export class GenerationWorker {
       this.deps.logger.warn({ generationId: generation.id, code: failure.code }, 'generation failed');
       // A copy that was under way will not be tried again: drop what it kept.
       await discardKeptDownload(this.deps.storage, generation.plannedVideoId).catch(() => {});
-      this.deps.events.generationUpdated(generation.id);
+      this.deps.events.generationUpdated(generation);
       await this.deps.webhooks?.generationEnded(generation);
     }
     return done;

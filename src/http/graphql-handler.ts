@@ -1,5 +1,5 @@
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import { authenticate } from '../auth/api-keys.ts';
+import { authenticate, type ApiKeyIdentity } from '../auth/api-keys.ts';
 import type { Config } from '../config.ts';
 import type { RequestContext, ServerContext } from '../context.ts';
 import { graphiqlOptions, renderGraphiQLPage } from '../graphiql.ts';
@@ -12,6 +12,7 @@ import { useEntityLimits } from './entities.ts';
 import { streamingUploadsFor } from './multipart.ts';
 import { NotReady, useReadiness } from './readiness.ts';
 import { requestIdOf } from './request-id.ts';
+import { responseCachePlugins } from './response-cache.ts';
 import { DOCUMENT_ID_PARAM, type TrustedDocuments } from './trusted-documents.ts';
 import { useRequestMetrics } from './request-metrics.ts';
 import { MAX_OPERATION_COST, securityPlugins, useBodyLimit } from './security.ts';
@@ -23,6 +24,13 @@ export type GraphQLHandler = YogaServerInstance<ServerContext, RequestContext>;
 export function createGraphQLHandler(config: Config, core: Core, trusted: TrustedDocuments): GraphQLHandler {
   const { logger, db, generations, pubsub, videoUrl } = core;
   const subscriptionSlots = new SubscriptionSlots(config.maxSubscriptionsPerKey);
+  // One lookup per request, whether the response cache (for its session) or the context asks first.
+  const identities = new WeakMap<Request, Promise<ApiKeyIdentity | null>>();
+  const identify = (request: Request) => {
+    let identity = identities.get(request);
+    if (!identity) identities.set(request, (identity = authenticate(db, request.headers.get('x-api-key'))));
+    return identity;
+  };
   return createYoga<ServerContext, RequestContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -36,7 +44,7 @@ export function createGraphQLHandler(config: Config, core: Core, trusted: Truste
     context: async ({ request, req }) => ({
       log: logger.child({ reqId: requestIdOf(req) }),
       requestId: requestIdOf(req),
-      apiKey: await authenticate(db, request.headers.get('x-api-key')),
+      apiKey: await identify(request),
       db,
       generations,
       videoUrl,
@@ -49,7 +57,7 @@ export function createGraphQLHandler(config: Config, core: Core, trusted: Truste
     // Declared lengths are judged in bodyLimitExceeded (in the HTTP server) before yoga;
     // useBodyLimit counts chunked bodies.
     maxRequestBodySize: false,
-    plugins: graphqlPlugins(config, core, trusted),
+    plugins: graphqlPlugins(config, core, trusted, identify),
   });
 }
 
@@ -57,11 +65,14 @@ export function createGraphQLHandler(config: Config, core: Core, trusted: Truste
  * The plugin stack, in order: limits first, then trusted documents, status, uploads, tracing,
  * metrics and readiness.
  */
-function graphqlPlugins(config: Config, core: Core, trusted: TrustedDocuments): Plugin[] {
+function graphqlPlugins(config: Config, core: Core, trusted: TrustedDocuments, identify: (request: Request) => Promise<ApiKeyIdentity | null>): Plugin[] {
+  const { ttlMs, maxEntries } = config.responseCache;
   return [
     ...securityPlugins(),
     // Turns a documentId into its text (or refuses text in allowlist mode) before anything reads the query.
     trusted.plugin(),
+    // After the document is known: a cached answer for this key skips everything below (RESPONSE_CACHE_TTL_MS).
+    ...(ttlMs > 0 ? responseCachePlugins({ ttlMs, maxEntries, identify, pubsub: core.pubsub }) : []),
     useEntityLimits({ maxRepresentations: config.maxEntityRepresentations, maxCost: MAX_OPERATION_COST }),
     useStatusOnlyWithoutData(),
     useBodyLimit(config.maxUploadRequestBytes),

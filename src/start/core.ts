@@ -8,6 +8,7 @@ import type { Config } from '../config.ts';
 import { openDb, type Db, type Database } from '../db/client.ts';
 import { provisionDatabase, type OpenedDatabase } from '../db/connect.ts';
 import { GenerationService } from '../generations/service.ts';
+import type { GenerationEvents } from '../generations/events.ts';
 import type { SourceReachProblem } from '../generations/source-links.ts';
 import { JobQueue } from '../jobs/queue.ts';
 import type { Lifecycle } from '../lifecycle.ts';
@@ -37,7 +38,7 @@ export interface Core {
   storage: VideoStorage;
   redis: RedisEvents | null;
   pubsub: GenerationPubSub;
-  events: { generationUpdated(id: string): void };
+  events: GenerationEvents;
   webhooks: WebhookDeliverer;
   generations: GenerationService;
   /** The public URL of a generated video. */
@@ -54,7 +55,10 @@ export interface PublicOrigin {
 export type GenerationPubSub = ReturnType<typeof createGenerationPubSub>;
 
 function createGenerationPubSub(redis: RedisEvents | null) {
-  return createPubSub<{ generationUpdated: [generationId: string, payload: string] }>(redis ? { eventTarget: redis.eventTarget } : undefined);
+  // generationUpdated: per generation, for its subscribers; apiKeyChanged: per key, for the response cache.
+  return createPubSub<{ generationUpdated: [generationId: string, payload: string]; apiKeyChanged: [apiKeyId: string] }>(
+    redis ? { eventTarget: redis.eventTarget } : undefined,
+  );
 }
 
 /** The process's logger: the one given, or one at LOG_LEVEL. */
@@ -114,7 +118,12 @@ function startServices(
   const { logger, database, queue, segmind, storage } = parts;
   const { db } = database;
   const pubsub = createGenerationPubSub(parts.redis);
-  const events = { generationUpdated: (id: string) => pubsub.publish('generationUpdated', id, id) };
+  const events: GenerationEvents = {
+    generationUpdated: ({ id, apiKeyId }) => {
+      pubsub.publish('generationUpdated', id, id);
+      pubsub.publish('apiKeyChanged', apiKeyId);
+    },
+  };
   const credits = new CreditGauge(() => segmind.credits(), logger);
 
   const origin: PublicOrigin = { baseUrl: config.publicBaseUrl ?? '', sourceProblem: null };

@@ -1,0 +1,126 @@
+import { print } from 'graphql';
+import { createClient } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { revokeApiKey } from '../src/auth/api-keys.ts';
+import { DeleteGenerationDocument, ExtendVideoDocument, GenerationDocument, GenerationElapsedDocument, GenerationsDocument } from './gql/graphql.ts';
+import { startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
+
+// RESPONSE_CACHE_TTL_MS: a key's repeated reads come from memory until one of its generations
+// changes, it runs a mutation, or the TTL passes. Rows are changed behind the server's back here
+// (no event): an answer that still shows the old value was served from the cache.
+let stack: Stack;
+let plain: Stack;
+
+async function create(on: Stack, prompt: string, key?: string) {
+  const result = await on.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt } }, key);
+  const extended = result.data!.extendVideo;
+  if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+  return extended.generation.id;
+}
+
+/** Changes a prompt in the database without any event, as no code path of the server would. */
+async function rewritePrompt(on: Stack, globalId: string, prompt: string) {
+  const rawId = Buffer.from(globalId, 'base64').toString().split(':')[1]!;
+  await on.app.db.generation.update({ where: { id: rawId }, data: { prompt } });
+}
+
+const prompts = async (on: Stack, key?: string) =>
+  (await on.execute(GenerationsDocument, { first: 10 }, key)).data!.generations.edges.map((edge) => edge.node.prompt);
+
+beforeAll(async () => {
+  [stack, plain] = await Promise.all([startStack({ env: { RESPONSE_CACHE_TTL_MS: '60000' } }), startStack()]);
+});
+afterAll(async () => {
+  await Promise.all([stack?.close(), plain?.close()]);
+});
+
+describe('response cache', () => {
+  it('answers a repeated read from memory, with an ETag, and only to the key that read it', async () => {
+    const id = await create(stack, 'first prompt');
+    await waitForTerminal(stack, id);
+    expect(await prompts(stack)).toEqual(['first prompt']);
+    await rewritePrompt(stack, id, 'changed behind its back');
+    expect(await prompts(stack)).toEqual(['first prompt']);
+
+    const response = await fetch(stack.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': stack.key },
+      body: JSON.stringify({ query: 'query { generations(first: 10) { edges { node { prompt } } } }' }),
+    });
+    expect(response.headers.get('etag')).toMatch(/^[0-9a-f]{24}\.[0-9a-f]{64}$/);
+    // Neither the key nor its id is in the tag.
+    expect(response.headers.get('etag')).not.toContain(stack.key);
+
+    // Another key asking the same thing gets its own (empty) history, not the cached page.
+    const other = await stack.newKey('other');
+    expect(await prompts(stack, other)).toEqual([]);
+  });
+
+  it("drops a key's answers when one of its generations changes, and after its mutations", async () => {
+    const id = await create(stack, 'watched');
+    const before = (await stack.execute(GenerationDocument, { id })).data!.generation!;
+    expect(before.status === 'SUCCEEDED').toBe(false);
+    await waitForTerminal(stack, id);
+    // The worker's events (same process here; every process with REDIS_URL) dropped the cached answer.
+    expect((await stack.execute(GenerationDocument, { id })).data!.generation!.status).toBe('SUCCEEDED');
+
+    // A new generation shows in the cached list at once: its mutation dropped the key's answers.
+    const listed = await prompts(stack);
+    const added = await create(stack, 'added');
+    expect(await prompts(stack)).toEqual(['added', ...listed]);
+    await waitForTerminal(stack, added);
+
+    // A delete sends no event; the mutation itself drops the key's answers.
+    expect((await stack.execute(DeleteGenerationDocument, { id: added })).data!.deleteGeneration.__typename).toBe('DeleteGenerationSuccess');
+    expect(await prompts(stack)).toEqual(listed);
+  });
+
+  it('does not cache answers with elapsedSeconds, or with errors', async () => {
+    const id = await create(stack, 'progress');
+    await waitForTerminal(stack, id);
+    expect((await stack.execute(GenerationElapsedDocument, { id })).data!.generation!.prompt).toBe('progress');
+    await rewritePrompt(stack, id, 'progress, rewritten');
+    expect((await stack.execute(GenerationElapsedDocument, { id })).data!.generation!.prompt).toBe('progress, rewritten');
+
+    const keyless = await stack.execute(GenerationsDocument, { first: 10 }, null);
+    expect(keyless.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect((await stack.execute(GenerationsDocument, { first: 10 }, null)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('serves nothing cached to a key once it is revoked', async () => {
+    const key = await stack.newKey('to revoke');
+    await create(stack, 'soon revoked', key);
+    expect(await prompts(stack, key)).toEqual(['soon revoked']);
+    const row = await stack.app.db.apiKey.findFirstOrThrow({ where: { name: 'to revoke' } });
+    await revokeApiKey(stack.app.db, row.id);
+    const after = await stack.execute(GenerationsDocument, { first: 10 }, key);
+    expect(after.data).toBeNull();
+    expect(after.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('answers queries over WebSocket from the database, never from the cache', async () => {
+    const id = await create(stack, 'over a socket');
+    await waitForTerminal(stack, id);
+    const client = createClient({ url: stack.graphqlUrl.replace(/^http/, 'ws'), connectionParams: { 'x-api-key': stack.key }, lazy: true, retryAttempts: 0 });
+    const read = async () => {
+      const results: unknown[] = [];
+      for await (const result of client.iterate({ query: print(GenerationDocument), variables: { id } })) results.push(result);
+      return (results[0] as { data: { generation: { prompt: string } } }).data.generation.prompt;
+    };
+    try {
+      expect(await read()).toBe('over a socket');
+      await rewritePrompt(stack, id, 'over a socket, rewritten');
+      expect(await read()).toBe('over a socket, rewritten');
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('is off by default: every read sees the database', async () => {
+    const id = await create(plain, 'uncached');
+    await waitForTerminal(plain, id);
+    expect(await prompts(plain)).toEqual(['uncached']);
+    await rewritePrompt(plain, id, 'seen at once');
+    expect(await prompts(plain)).toEqual(['seen at once']);
+  });
+});

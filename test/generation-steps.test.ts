@@ -1,7 +1,7 @@
 import { Prisma } from '../src/generated/prisma/client.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, type Database } from '../src/db/client.ts';
-import { claimSubmission, readGeneration, recordPoll, recordRequestId, recordSuccess, recordUpstreamStatus } from '../src/db/generations.ts';
+import { claimSubmission, readGeneration, readOwnGeneration, recordPoll, recordRequestId, recordSuccess, recordUpstreamStatus } from '../src/db/generations.ts';
 import { ExtendVideoDocument } from './gql/graphql.ts';
 import { startStack, type Stack } from './helpers/stack.ts';
 
@@ -54,6 +54,10 @@ describe('the statements of a generation step', () => {
     expect(ours!.cost!.toString()).toBe('0.123456');
     expect(ours!.retryAt!.toISOString()).toBe('2026-11-27T10:11:12.345Z');
     expect(await readGeneration(database.pool, 'no-such-generation')).toBeNull();
+    // The key's own read: the same row for its key, nothing for another key's id.
+    expect(await readOwnGeneration(database.pool, prismas!.apiKeyId, id)).toEqual(prismas);
+    const otherKey = await stack.app.db.apiKey.findFirstOrThrow({ where: { id: { not: prismas!.apiKeyId } } }).catch(() => null);
+    expect(await readOwnGeneration(database.pool, otherKey?.id ?? 'another key', id)).toBeNull();
   });
 
   it('record a poll as Prisma would: the status, one more poll, no retry pending, updatedAt in UTC', async () => {

@@ -1,6 +1,8 @@
 import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
+import { createPubSub, createSchema, createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { responseCachePlugins } from '../src/http/response-cache.ts';
 import { revokeApiKey } from '../src/auth/api-keys.ts';
 import { DeleteGenerationDocument, ExtendVideoDocument, GenerationDocument, GenerationElapsedDocument, GenerationsDocument } from './gql/graphql.ts';
 import { startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
@@ -47,7 +49,7 @@ describe('response cache', () => {
       headers: { 'content-type': 'application/json', 'x-api-key': stack.key },
       body: JSON.stringify({ query: 'query { generations(first: 10) { edges { node { prompt } } } }' }),
     });
-    expect(response.headers.get('etag')).toMatch(/^[0-9a-f]{24}\.[0-9a-f]{64}$/);
+    expect(response.headers.get('etag')).toMatch(/^[0-9a-f]{24}\.\d+\.[0-9a-f]{64}$/);
     // Neither the key nor its id is in the tag.
     expect(response.headers.get('etag')).not.toContain(stack.key);
 
@@ -122,5 +124,39 @@ describe('response cache', () => {
     expect(await prompts(plain)).toEqual(['uncached']);
     await rewritePrompt(plain, id, 'seen at once');
     expect(await prompts(plain)).toEqual(['seen at once']);
+  });
+});
+
+describe('response cache, a read that spans a change', () => {
+  it('does not keep an answer read before a change that arrived while it ran', async () => {
+    // A resolver that reads the value, then waits at a gate the test opens: the read spans the change.
+    let value = 'old';
+    let gate: Promise<void> | null = null;
+    const schema = createSchema({
+      typeDefs: 'type Query { value: String! }',
+      resolvers: { Query: { value: async () => { const read = value; await gate; return read; } } },
+    });
+    const pubsub = createPubSub<{ generationUpdated: [string, string]; apiKeyChanged: [string] }>();
+    const plugins = responseCachePlugins({ ttlMs: 60_000, maxEntries: 100, identify: async () => ({ id: 'key-1', name: 'k' }), pubsub });
+    const yoga = createYoga({ schema, plugins });
+    const ask = async () => ((await (await yoga.fetch('http://yoga/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ value }"}' })).json()) as { data: { value: string } }).data.value;
+    try {
+      let open!: () => void;
+      gate = new Promise((resolve) => (open = resolve));
+      const slow = ask(); // reads 'old', then waits
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      value = 'new';
+      pubsub.publish('apiKeyChanged', 'key-1');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      open();
+      expect(await slow).toBe('old');
+      gate = null;
+      expect(await ask()).toBe('new');
+      // and that answer is kept until the next change
+      value = 'newer';
+      expect(await ask()).toBe('new');
+    } finally {
+      await yoga.dispose();
+    }
   });
 });

@@ -83,6 +83,17 @@ export async function readGeneration(pool: pg.Pool, id: string): Promise<Generat
   return rows[0] ?? null;
 }
 
+const READ_OWN = `SELECT ${COLUMNS} FROM "Generation" WHERE "id" = $1 AND "apiKeyId" = $2`;
+
+/**
+ * A key's generation as `db.generation.findUnique({ where: { id, apiKeyId } })` returns it, or
+ * null (another key's, or none): what `generation(id:)` and subscriptions read on every call.
+ */
+export async function readOwnGeneration(pool: pg.Pool, apiKeyId: string, id: string): Promise<Generation | null> {
+  const { rows } = await pool.query<Generation>({ name: 'extendql_generation_read_own', text: READ_OWN, values: [id, apiKeyId], types: prismaTypes });
+  return rows[0] ?? null;
+}
+
 const CLAIM = `UPDATE "Generation"
   SET "status" = 'RUNNING', "submitStartedAt" = $2, "startedAt" = COALESCE("startedAt", $2), "updatedAt" = $2
   WHERE "id" = $1 AND "status" IN (${ACTIVE}) AND "submitStartedAt" IS NULL AND "upstreamRequestId" IS NULL`;

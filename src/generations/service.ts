@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import type { Db } from '../db/client.ts';
-import { insertGeneration, insertUpload } from '../db/generations.ts';
+import { insertGeneration, insertUpload, readOwnGeneration } from '../db/generations.ts';
 import { inLockedTransaction, isForeignKeyViolation, isUniqueViolation, prepared } from '../db/sql.ts';
 import { IdempotencyConflictError, InsufficientCreditsError, InvalidInputError, NotCancelableError, NotFoundError } from '../errors.ts';
 import type { Generation } from '../generated/prisma/client.ts';
@@ -94,7 +94,7 @@ export class GenerationService {
 
   /** A generation owned by the key, or null: another key's generations look exactly like missing ones. */
   async find(apiKeyId: string, id: string): Promise<Generation | null> {
-    return this.deps.db.generation.findUnique({ where: { id, apiKeyId } });
+    return readOwnGeneration(this.deps.pool, apiKeyId, id);
   }
 
   /**

@@ -38,7 +38,23 @@ export function responseCachePlugins(options: ResponseCacheOptions): Plugin[] {
     set: (id, data, entities, ttl) => store.set(id, data, [...entities, { typename: KEY_ENTITY, id: id.slice(0, id.indexOf('.')) }], ttl),
     invalidate: (entities) => store.invalidate(entities),
   };
-  const forget = (apiKeyId: string) => store.invalidate([{ typename: KEY_ENTITY, id: keyTag(apiKeyId) }]);
+  // Each key's version is part of its cache keys, and a change moves it on: an answer that was
+  // read before a change and finishes after it is filed under the old version, where no later
+  // request looks (dropping entries alone would let that late answer in after the drop).
+  let clock = 0;
+  let floor = 0;
+  const versions = new Map<string, number>();
+  const versionOf = (tag: string) => versions.get(tag) ?? floor;
+  const forget = (apiKeyId: string) => {
+    const tag = keyTag(apiKeyId);
+    // Bounded: when full, every key moves on at once (the floor), and the map starts again.
+    if (versions.size >= options.maxEntries) {
+      versions.clear();
+      floor = ++clock;
+    }
+    versions.set(tag, ++clock);
+    store.invalidate([{ typename: KEY_ENTITY, id: tag }]);
+  };
   const changes = options.pubsub.subscribe('apiKeyChanged')[Symbol.asyncIterator]();
   void (async () => {
     for (let next = await changes.next(); !next.done; next = await changes.next()) forget(next.value);
@@ -53,9 +69,12 @@ export function responseCachePlugins(options: ResponseCacheOptions): Plugin[] {
     ttl: options.ttlMs,
     ttlPerSchemaCoordinate: { 'Generation.elapsedSeconds': 0 },
     session: async (request) => (await options.identify(request))?.id ?? null,
-    // The key's tag first (the cache files the answer under it), then what the plugin hashes by default.
-    buildResponseCacheKey: async ({ documentString, operationName, variableValues, sessionId }) =>
-      `${keyTag(sessionId)}.${await hashSHA256([documentString, operationName ?? '', JSON.stringify(variableValues ?? {}), sessionId ?? ''].join('|'))}`,
+    // The key's tag first (the cache files the answer under it), its version, then what the plugin hashes by default.
+    buildResponseCacheKey: async ({ documentString, operationName, variableValues, sessionId }) => {
+      const tag = keyTag(sessionId);
+      const hash = await hashSHA256([documentString, operationName ?? '', JSON.stringify(variableValues ?? {}), sessionId ?? ''].join('|'));
+      return `${tag}.${versionOf(tag)}.${hash}`;
+    },
     includeExtensionMetadata: false,
   });
   const lifecycle: Plugin<RequestContext> = {

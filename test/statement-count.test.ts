@@ -26,10 +26,10 @@ const PAGE_QUERY = `query Page($first: Int!) {
 }`;
 
 /**
- * Measured: the page with each node's extension count, the sources (one batched IN), the videos
- * (one batched IN) and the connection's totalCount. What resolving the query itself costs.
+ * Measured: the page with each node's source, video and extension count in one statement
+ * (src/db/history.ts), and the connection's totalCount. What resolving the query itself costs.
  */
-const EXPECTED_FOR_QUERY = 4;
+const EXPECTED_FOR_QUERY = 2;
 /** A key's first request (none in the last AUTH_CACHE_TTL_MS) looks the key up first. */
 const EXPECTED_FIRST_OF_KEY = EXPECTED_FOR_QUERY + 1;
 /** Later requests find the key remembered (the measured ones follow the first within a second). */

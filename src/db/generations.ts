@@ -18,7 +18,7 @@ import { prismaTypes, timestampParam } from './sql.ts';
  * Every field of the Prisma model, so a row is what Prisma would have returned. Listed rather
  * than `*` (see src/db/sql.ts); as a Record, it stops compiling when the model gains or loses a field.
  */
-const GENERATION_FIELDS: Record<keyof Generation, true> = {
+export const GENERATION_FIELDS: Record<keyof Generation, true> = {
   id: true, apiKeyId: true, status: true, prompt: true, negativePrompt: true, duration: true, quality: true, motionMode: true,
   seed: true, style: true, sourceVideoUrl: true, sourceId: true, sourceUploadId: true, callbackUrl: true, webhookScheduledAt: true,
   idempotencyKey: true, paramsHash: true, plannedVideoId: true, submitStartedAt: true, upstreamRequestId: true, upstreamStatus: true,

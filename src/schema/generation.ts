@@ -199,14 +199,9 @@ builder.queryFields((t) => ({
     cursor: 'id',
     description: 'Your generations, newest first',
     args: { status: t.arg({ type: GenerationStatus, required: false }) },
-    totalCount: (_connection, args, ctx) =>
-      ctx.db.generation.count({ where: { apiKeyId: ctx.apiKey.id, ...(args.status && { status: args.status }) } }),
-    resolve: (query, _root, args, ctx) =>
-      ctx.db.generation.findMany({
-        ...query,
-        where: { apiKeyId: ctx.apiKey.id, ...(args.status && { status: args.status }) },
-        orderBy: { id: 'desc' },
-      }),
+    totalCount: (_connection, args, ctx) => ctx.generations.count({ apiKeyId: ctx.apiKey.id, status: args.status ?? null }),
+    // One statement for the usual page shapes (src/db/history.ts), Prisma for the others.
+    resolve: (query, _root, args, ctx) => ctx.generations.page({ apiKeyId: ctx.apiKey.id, status: args.status ?? null }, query),
   }),
 }));
 

@@ -171,7 +171,7 @@ export async function queryCostNote(api: ApiBench, findings: Findings): Promise<
   findings.notes.push(
     `Client CPU of one lookup (scenario 1's row by id and key, 5,000 lookups with 20 in flight, in the bench process while the servers are idle; scripts/bench/query-cost.ts): ` +
       `Prisma \`findFirst\` ${fmt(cost.prismaFindFirstUs, 0)} µs, Prisma \`findUnique\` ${fmt(cost.prismaFindUniqueUs, 0)} µs, Prisma \`$queryRaw\` ${fmt(cost.prismaQueryRawUs, 0)} µs, a named \`pg\` statement ${fmt(cost.pgNamedUs, 0)} µs. ` +
-      `Each Prisma model query is planned by the query compiler (WebAssembly) when it runs; \`findUnique\` calls made in the same tick share one plan and one statement. Scenario 1's server and baseline both use \`findUnique\`.`,
+      `Each Prisma model query is planned by the query compiler (WebAssembly) when it runs; \`findUnique\` calls made in the same tick share one plan and one statement. Scenario 1's baseline uses \`findUnique\`; extendql reads the row with a named \`pg\` statement, and a history page with another.`,
   );
 }
 

@@ -74,8 +74,9 @@ const EnvSchema = z.object({
    * dropped when one of its generations changes or it runs a mutation; see the README.
    */
   RESPONSE_CACHE_TTL_MS: z.coerce.number().int().min(0).default(0),
-  /** Most answers the response cache keeps (least recently used go first). */
+  /** Most answers the response cache keeps, and most bytes of them (JSON); the oldest go first. */
   RESPONSE_CACHE_MAX_ENTRIES: positiveInt.default(1000),
+  RESPONSE_CACHE_MAX_BYTES: positiveInt.default(64 * 1024 * 1024),
   /** Per API key: estimated USD it may spend per UTC day. Unset: no budget. */
   DAILY_BUDGET_USD: optional(z.coerce.number().positive()),
   /** Largest GraphQL request body accepted. */
@@ -190,7 +191,7 @@ export interface Config {
   keyLimits: { perMinute: number; concurrent: number; dailyBudgetUsd: number | null };
   maxSubscriptionsPerKey: number;
   /** Query answers kept per API key; ttlMs 0 is off. */
-  responseCache: { ttlMs: number; maxEntries: number };
+  responseCache: { ttlMs: number; maxEntries: number; maxBytes: number };
   simulator: { queueMs: number; processingMs: number };
   /** Null: no tracing. */
   telemetry: { endpoint: string; serviceName: string } | null;
@@ -259,7 +260,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     keyLimits: { perMinute: e.RATE_LIMIT_PER_MINUTE, concurrent: e.MAX_CONCURRENT_PER_KEY, dailyBudgetUsd: e.DAILY_BUDGET_USD ?? null },
     maxSubscriptionsPerKey: e.MAX_SUBSCRIPTIONS_PER_KEY,
-    responseCache: { ttlMs: e.RESPONSE_CACHE_TTL_MS, maxEntries: e.RESPONSE_CACHE_MAX_ENTRIES },
+    responseCache: { ttlMs: e.RESPONSE_CACHE_TTL_MS, maxEntries: e.RESPONSE_CACHE_MAX_ENTRIES, maxBytes: e.RESPONSE_CACHE_MAX_BYTES },
     simulator: { queueMs: e.SIMULATOR_QUEUE_MS, processingMs: e.SIMULATOR_PROCESSING_MS },
     telemetry: e.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME } : null,
     logLevel: e.LOG_LEVEL,

@@ -1,6 +1,7 @@
 import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
-import { createPubSub, createSchema, createYoga } from 'graphql-yoga';
+import { createPubSub, createSchema, createYoga, type Plugin } from 'graphql-yoga';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { responseCachePlugins } from '../src/http/response-cache.ts';
 import { revokeApiKey } from '../src/auth/api-keys.ts';
@@ -37,21 +38,25 @@ afterAll(async () => {
 });
 
 describe('response cache', () => {
-  it('answers a repeated read from memory, with an ETag, and only to the key that read it', async () => {
+  it('answers a repeated read from memory, without ETags, and only to the key that read it', async () => {
     const id = await create(stack, 'first prompt');
     await waitForTerminal(stack, id);
     expect(await prompts(stack)).toEqual(['first prompt']);
     await rewritePrompt(stack, id, 'changed behind its back');
     expect(await prompts(stack)).toEqual(['first prompt']);
 
-    const response = await fetch(stack.graphqlUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': stack.key },
-      body: JSON.stringify({ query: 'query { generations(first: 10) { edges { node { prompt } } } }' }),
-    });
-    expect(response.headers.get('etag')).toMatch(/^[0-9a-f]{24}\.\d+\.[0-9a-f]{64}$/);
-    // Neither the key nor its id is in the tag.
-    expect(response.headers.get('etag')).not.toContain(stack.key);
+    // No ETag, and an If-None-Match (say, a tag from elsewhere) is no shortcut past the key: the
+    // plugin would answer it 304 before looking at the key, the operation or the key's version.
+    const post = (headers: Record<string, string>, query: string) =>
+      fetch(stack.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query }) });
+    const page = 'query { generations(first: 10) { edges { node { prompt } } } }';
+    const answered = await post({ 'x-api-key': stack.key }, page);
+    expect(answered.headers.get('etag')).toBeNull();
+    expect(answered.headers.get('last-modified')).toBeNull();
+    const keyless = await post({ 'if-none-match': '*' }, page);
+    expect(keyless.status).toBe(401);
+    const metrics = await fetch(`${stack.app.url}/metrics`, { headers: { 'if-none-match': '*' } });
+    expect(metrics.status).not.toBe(304);
 
     // Another key asking the same thing gets its own (empty) history, not the cached page.
     const other = await stack.newKey('other');
@@ -137,7 +142,7 @@ describe('response cache, a read that spans a change', () => {
       resolvers: { Query: { value: async () => { const read = value; await gate; return read; } } },
     });
     const pubsub = createPubSub<{ generationUpdated: [string, string]; apiKeyChanged: [string] }>();
-    const plugins = responseCachePlugins({ ttlMs: 60_000, maxEntries: 100, identify: async () => ({ id: 'key-1', name: 'k' }), pubsub });
+    const plugins = responseCachePlugins({ ttlMs: 60_000, maxEntries: 100, maxBytes: 1 << 20, identify: async () => ({ id: 'key-1', name: 'k' }), pubsub, logger: pino({ level: 'silent' }) });
     const yoga = createYoga({ schema, plugins });
     const ask = async () => ((await (await yoga.fetch('http://yoga/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ value }"}' })).json()) as { data: { value: string } }).data.value;
     try {
@@ -155,6 +160,67 @@ describe('response cache, a read that spans a change', () => {
       // and that answer is kept until the next change
       value = 'newer';
       expect(await ask()).toBe('new');
+    } finally {
+      await yoga.dispose();
+    }
+  });
+});
+
+describe('response cache, limits', () => {
+  const schema = () => {
+    const state = { value: 'a', big: 'x'.repeat(100_000), medium: 'y'.repeat(700), writes: 0 };
+    return {
+      state,
+      schema: createSchema({
+        typeDefs: 'type Query { value: String! big: String! medium: String! } type Mutation { touch: Int! }',
+        resolvers: { Query: { value: () => state.value, big: () => state.big, medium: () => state.medium }, Mutation: { touch: () => ++state.writes } },
+      }),
+    };
+  };
+  const post = async (yoga: ReturnType<typeof createYoga>, query: string) => {
+    const response = await yoga.fetch('http://yoga/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+    return (await response.json()) as { data: Record<string, unknown> };
+  };
+
+  it('keeps no answer over a sixteenth of RESPONSE_CACHE_MAX_BYTES, and drops the oldest past it', async () => {
+    const { state, schema: s } = schema();
+    const pubsub = createPubSub<{ generationUpdated: [string, string]; apiKeyChanged: [string] }>();
+    const plugins = responseCachePlugins({ ttlMs: 60_000, maxEntries: 100, maxBytes: 16 * 1024, identify: async () => ({ id: 'key-1', name: 'k' }), pubsub, logger: pino({ level: 'silent' }) });
+    const yoga = createYoga({ schema: s, plugins });
+    try {
+      expect((await post(yoga, '{ big }')).data.big).toHaveLength(100_000);
+      state.big = 'changed';
+      expect((await post(yoga, '{ big }')).data.big).toBe('changed'); // not kept: too large
+      // Small answers, each different (aliases), until the budget is spent: the first goes first.
+      expect((await post(yoga, '{ first: value }')).data.first).toBe('a');
+      // Each about 750 bytes, under the 1 kB a single answer may take; 40 of them are over 16 kB.
+      for (let i = 0; i < 40; i++) await post(yoga, `{ v${i}: value medium }`);
+      state.value = 'b';
+      expect((await post(yoga, '{ first: value }')).data.first).toBe('b');
+    } finally {
+      await yoga.dispose();
+    }
+  });
+
+  it("tells every process of a key's mutation, and drops only that key's answers", async () => {
+    const { state, schema: s } = schema();
+    const pubsub = createPubSub<{ generationUpdated: [string, string]; apiKeyChanged: [string] }>();
+    const heard: string[] = [];
+    const listening = (async () => {
+      for await (const key of pubsub.subscribe('apiKeyChanged')) if (heard.push(key) === 1) return;
+    })();
+    const plugins = responseCachePlugins({ ttlMs: 60_000, maxEntries: 100, maxBytes: 1 << 20, identify: async () => ({ id: 'key-1', name: 'k' }), pubsub, logger: pino({ level: 'silent' }) });
+    // The key, as the server's context factory puts it on the context.
+    const withKey: Plugin<{ apiKey: { id: string; name: string } }> = { onContextBuilding: ({ extendContext }) => extendContext({ apiKey: { id: 'key-1', name: 'k' } }) };
+    const yoga = createYoga({ schema: s, plugins: [withKey as Plugin, ...plugins] });
+    try {
+      expect((await post(yoga, '{ value }')).data.value).toBe('a');
+      state.value = 'b';
+      expect((await post(yoga, '{ value }')).data.value).toBe('a');
+      await post(yoga, 'mutation { touch }');
+      await listening;
+      expect(heard).toEqual(['key-1']);
+      expect((await post(yoga, '{ value }')).data.value).toBe('b');
     } finally {
       await yoga.dispose();
     }

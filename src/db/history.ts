@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import type { Generation, Video } from '../generated/prisma/client.ts';
 import { GENERATION_FIELDS } from './generations.ts';
-import { prepared, prismaTypes } from './sql.ts';
+import { createHash } from 'node:crypto';
+import { prismaTypes } from './sql.ts';
 
 // A key's history page in one statement, for the shapes that clients ask for (the studio's grid,
 // the CLI's history, a dashboard): the page's columns, its source and video (one level, columns
@@ -36,7 +37,13 @@ function columnsOf(selection: unknown, fields: Record<string, true>): string[] |
   const select = (selection as { select?: unknown } | null)?.select;
   if (!select || typeof select !== 'object' || Object.keys(selection as object).length !== 1) return null;
   const columns = Object.entries(select);
-  return columns.every(([name, value]) => value === true && name in fields) ? columns.map(([name]) => name) : null;
+  return columns.every(([name, value]) => value === true && Object.hasOwn(fields, name)) ? canonical(columns.map(([name]) => name), fields) : null;
+}
+
+/** Columns in the model's order, once each: one shape, one statement text, whatever the query's field order. */
+function canonical(columns: string[], fields: Record<string, true>): string[] {
+  const wanted = new Set(columns);
+  return Object.keys(fields).filter((field) => wanted.has(field));
 }
 
 function planOf(query: PageQuery): PagePlan | null {
@@ -44,18 +51,19 @@ function planOf(query: PageQuery): PagePlan | null {
   if (query.cursor && (typeof query.cursor.id !== 'string' || Object.keys(query.cursor).length !== 1)) return null;
   const plan: PagePlan = { columns: ['id'], source: null, video: null, extensions: false };
   for (const [name, value] of Object.entries(query.select ?? {})) {
-    if (value === true && name in GENERATION_FIELDS) plan.columns.push(name);
+    if (value === true && Object.hasOwn(GENERATION_FIELDS, name)) plan.columns.push(name);
     else if (name === 'source' && (plan.source = columnsOf(value, GENERATION_FIELDS))) continue;
     else if (name === 'video' && (plan.video = columnsOf(value, VIDEO_FIELDS))) continue;
     else if (name === '_count' && JSON.stringify(value) === '{"select":{"extensions":true}}') plan.extensions = true;
     else return null;
   }
+  plan.columns = canonical(plan.columns, GENERATION_FIELDS);
   return plan;
 }
 
 /** The statement for a plan: the same text for the same shape, so it is prepared once per connection. */
 function statementOf(plan: PagePlan, filtered: boolean, cursor: boolean): string {
-  const out = [...new Set(plan.columns)].map((c) => `g."${c}"`);
+  const out = plan.columns.map((c) => `g."${c}"`);
   if (plan.source) out.push(`s."id" AS "source.", ${plan.source.map((c) => `s."${c}" AS "source.${c}"`).join(', ')}`);
   if (plan.video) out.push(`v."id" AS "video.", ${plan.video.map((c) => `v."${c}" AS "video.${c}"`).join(', ')}`);
   if (plan.extensions) out.push(`(SELECT count(*) FROM "Generation" e WHERE e."sourceId" = g."id")::int AS "_count.extensions"`);
@@ -85,6 +93,19 @@ function nest(row: Record<string, unknown>, plan: PagePlan): Record<string, unkn
   return Object.assign(out, nested);
 }
 
+const statementNames = new Map<string, string>();
+/** Distinct page shapes prepared at most; past it a shape runs unnamed (still one statement). */
+const MAX_PAGE_STATEMENTS = 32;
+
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (!name && statementNames.size < MAX_PAGE_STATEMENTS) {
+    name = `extendql_page_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
 /**
  * A page of the key's generations, newest first, shaped as `db.generation.findMany({ ...query,
  * where: { apiKeyId, status }, orderBy: { id: 'desc' } })` would return it; null for a shape this
@@ -97,7 +118,7 @@ export async function readHistoryPage(pool: pg.Pool, filter: { apiKeyId: string;
   if (filter.status) values.push(filter.status);
   if (query.cursor) values.push(query.cursor.id);
   const text = statementOf(plan, filter.status !== null, query.cursor !== undefined);
-  const { rows } = await prepared(pool, text, values, prismaTypes);
+  const { rows } = await pool.query({ name: statementName(text), text, values, types: prismaTypes });
   return rows.map((row: Record<string, unknown>) => nest(row, plan) as Partial<Generation>);
 }
 

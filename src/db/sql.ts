@@ -37,16 +37,16 @@ const statementNames = new Map<string, string>();
 const MAX_NAMED_STATEMENTS = 64;
 
 /**
- * Runs SQL written elsewhere (pg-boss's) or built from a shape (a history page) as a named statement, named after its text so that one
+ * Runs SQL written elsewhere (pg-boss's) as a named statement, named after its text so that one
  * text always has one name. Parameters and results are passed through unchanged.
  */
-export function prepared(client: pg.ClientBase | pg.Pool, text: string, values?: unknown[], types?: pg.CustomTypesConfig): Promise<pg.QueryResult> {
+export function prepared(client: pg.ClientBase, text: string, values?: unknown[]): Promise<pg.QueryResult> {
   let name = statementNames.get(text);
   if (!name && statementNames.size < MAX_NAMED_STATEMENTS) {
     name = `sql_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
     statementNames.set(text, name);
   }
-  return client.query(name ? { name, text, values, types } : { text, values, types });
+  return client.query(name ? { name, text, values } : { text, values });
 }
 
 export interface TransactionOptions {

@@ -66,13 +66,13 @@ export function createGraphQLHandler(config: Config, core: Core, trusted: Truste
  * metrics and readiness.
  */
 function graphqlPlugins(config: Config, core: Core, trusted: TrustedDocuments, identify: (request: Request) => Promise<ApiKeyIdentity | null>): Plugin[] {
-  const { ttlMs, maxEntries } = config.responseCache;
+  const { ttlMs, maxEntries, maxBytes } = config.responseCache;
   return [
     ...securityPlugins(),
     // Turns a documentId into its text (or refuses text in allowlist mode) before anything reads the query.
     trusted.plugin(),
     // After the document is known: a cached answer for this key skips everything below (RESPONSE_CACHE_TTL_MS).
-    ...(ttlMs > 0 ? responseCachePlugins({ ttlMs, maxEntries, identify, pubsub: core.pubsub }) : []),
+    ...(ttlMs > 0 ? responseCachePlugins({ ttlMs, maxEntries, maxBytes, identify, pubsub: core.pubsub, logger: core.logger }) : []),
     useEntityLimits({ maxRepresentations: config.maxEntityRepresentations, maxCost: MAX_OPERATION_COST }),
     useStatusOnlyWithoutData(),
     useBodyLimit(config.maxUploadRequestBytes),

@@ -202,6 +202,19 @@ describe('response cache, limits', () => {
     }
   });
 
+  it('never answers a mutation from the cache, even one sent without a key', async () => {
+    const { schema: s } = schema();
+    const pubsub = createPubSub<{ generationUpdated: [string, string]; apiKeyChanged: [string] }>();
+    const plugins = responseCachePlugins({ ttlMs: 60_000, maxEntries: 100, maxBytes: 1 << 20, identify: async () => null, pubsub, logger: pino({ level: 'silent' }) });
+    const yoga = createYoga({ schema: s, plugins });
+    try {
+      expect((await post(yoga, 'mutation { touch }')).data.touch).toBe(1);
+      expect((await post(yoga, 'mutation { touch }')).data.touch).toBe(2);
+    } finally {
+      await yoga.dispose();
+    }
+  });
+
   it("tells every process of a key's mutation, and drops only that key's answers", async () => {
     const { state, schema: s } = schema();
     const pubsub = createPubSub<{ generationUpdated: [string, string]; apiKeyChanged: [string] }>();
@@ -221,6 +234,16 @@ describe('response cache, limits', () => {
       await listening;
       expect(heard).toEqual(['key-1']);
       expect((await post(yoga, '{ value }')).data.value).toBe('b');
+      // A mutation is never answered from the cache: the same one twice runs twice.
+      expect((await post(yoga, 'mutation { touch }')).data.touch).toBe(2);
+      expect((await post(yoga, 'mutation { touch }')).data.touch).toBe(3);
+      // Redis back after an outage (an event without a key): every answer goes.
+      expect((await post(yoga, '{ value }')).data.value).toBe('b');
+      state.value = 'c';
+      expect((await post(yoga, '{ value }')).data.value).toBe('b');
+      pubsub.publish('apiKeyChanged', null as unknown as string);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect((await post(yoga, '{ value }')).data.value).toBe('c');
     } finally {
       await yoga.dispose();
     }

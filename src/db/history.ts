@@ -96,13 +96,20 @@ function nest(row: Record<string, unknown>, plan: PagePlan): Record<string, unkn
 const statementNames = new Map<string, string>();
 /** Distinct page shapes prepared at most; past it a shape runs unnamed (still one statement). */
 const MAX_PAGE_STATEMENTS = 32;
+/** A shape is prepared once it has been asked for this often, so that odd shapes cannot take the names first. */
+const PREPARE_AFTER = 3;
+const sightings = new Map<string, number>();
 
 function statementName(text: string): string | undefined {
   let name = statementNames.get(text);
-  if (!name && statementNames.size < MAX_PAGE_STATEMENTS) {
-    name = `extendql_page_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
-    statementNames.set(text, name);
-  }
+  if (name || statementNames.size >= MAX_PAGE_STATEMENTS) return name;
+  if (sightings.size >= 1024) sightings.clear();
+  const seen = (sightings.get(text) ?? 0) + 1;
+  sightings.set(text, seen);
+  if (seen < PREPARE_AFTER) return undefined;
+  sightings.delete(text);
+  name = `extendql_page_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+  statementNames.set(text, name);
   return name;
 }
 

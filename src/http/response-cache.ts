@@ -7,10 +7,10 @@ import type { RequestContext } from '../context.ts';
 import type { Logger } from '../logger.ts';
 import type { GenerationPubSub } from '../start/core.ts';
 
-/** The entity every cached answer of one key is filed under, so that the key's answers go together. */
-const KEY_ENTITY = 'ResponseCacheApiKey';
-/** Each answer is also an entity of its own, so that the byte budget can drop it alone. */
+/** Each answer is an entity of its own, so that one answer can be dropped alone. */
 const ANSWER_ENTITY = 'ResponseCacheAnswer';
+/** Keys whose version is remembered; past it, every key moves on at once. */
+const MAX_KEY_VERSIONS = 100_000;
 
 /** A key's tag in cache keys: a hash of its id, so neither the key nor its id is kept or shown. */
 function keyTag(apiKeyId: string | null | undefined): string {
@@ -38,44 +38,75 @@ function keyVersions(maxKeys: number) {
   let clock = 0;
   let floor = 0;
   const versions = new Map<string, number>();
+  const moveAllOn = () => {
+    versions.clear();
+    floor = ++clock;
+  };
   return {
     of: (tag: string) => versions.get(tag) ?? floor,
     moveOn(tag: string) {
-      if (versions.size >= maxKeys) {
-        versions.clear();
-        floor = ++clock;
-      }
+      if (versions.size >= maxKeys) moveAllOn();
       versions.set(tag, ++clock);
     },
+    moveAllOn,
   };
 }
 
+type KeyVersions = ReturnType<typeof keyVersions>;
+
 /**
- * The plugin's in-memory cache (entries by count, with their entities), with every answer filed
- * under its key and a byte budget on top: the oldest answers go first when it is exceeded.
+ * The plugin's in-memory cache, with what it keeps accounted here: by key (to drop a key's
+ * answers), by bytes (JSON) and by count, oldest first, expired ones before the rest. An answer
+ * whose key has moved on since it was read is not kept, and neither is one over a sixteenth of
+ * the bytes. Ids are `<key tag>.<version>.<hash>` (buildResponseCacheKey).
  */
-function budgetedCache(maxEntries: number, maxBytes: number): Cache {
-  const store = createInMemoryCache({ max: maxEntries });
-  const sizes = new Map<string, number>(); // oldest first
+function keyedAnswers(limits: { maxEntries: number; maxBytes: number }, versions: KeyVersions) {
+  const store = createInMemoryCache({ max: limits.maxEntries });
+  const kept = new Map<string, { size: number; expiresAt: number }>(); // oldest first
+  const byKey = new Map<string, Set<string>>();
   let bytes = 0;
+  const tagOf = (id: string) => id.slice(0, id.indexOf('.'));
+  const untrack = (id: string) => {
+    const entry = kept.get(id);
+    if (!entry) return;
+    bytes -= entry.size;
+    kept.delete(id);
+    const ids = byKey.get(tagOf(id));
+    ids?.delete(id);
+    if (ids?.size === 0) byKey.delete(tagOf(id));
+  };
   const drop = (id: string) => {
-    bytes -= sizes.get(id) ?? 0;
-    sizes.delete(id);
+    untrack(id);
     void store.invalidate([{ typename: ANSWER_ENTITY, id }]);
   };
-  return {
-    get: (id) => store.get(id),
+  const cache: Cache = {
+    get(id) {
+      const answer = store.get(id);
+      if (answer == null) untrack(id); // expired there
+      return answer;
+    },
     set(id, data: ExecutionResult, entities, ttl) {
+      const [tag = '', version] = id.split('.', 2);
+      if (Number(version) !== versions.of(tag)) return;
       const size = JSON.stringify(data).length;
-      if (size > maxBytes / 16) return;
-      if (sizes.has(id)) drop(id);
-      while (sizes.size > 0 && (bytes + size > maxBytes || sizes.size >= maxEntries)) drop(sizes.keys().next().value!);
-      sizes.set(id, size);
+      if (size > limits.maxBytes / 16) return;
+      drop(id);
+      const now = Date.now();
+      for (const [old, entry] of kept) {
+        if (entry.expiresAt > now && bytes + size <= limits.maxBytes && kept.size < limits.maxEntries) break;
+        drop(old);
+      }
+      kept.set(id, { size, expiresAt: now + ttl });
       bytes += size;
-      const filed = [{ typename: KEY_ENTITY, id: id.slice(0, id.indexOf('.')) }, { typename: ANSWER_ENTITY, id }];
-      return store.set(id, data, [...entities, ...filed], ttl);
+      byKey.set(tag, (byKey.get(tag) ?? new Set()).add(id));
+      return store.set(id, data, [...entities, { typename: ANSWER_ENTITY, id }], ttl);
     },
     invalidate: (entities) => store.invalidate(entities),
+  };
+  return {
+    cache,
+    forgetKey: (tag: string) => [...(byKey.get(tag) ?? [])].forEach(drop),
+    forgetAll: () => [...kept.keys()].forEach(drop),
   };
 }
 
@@ -89,27 +120,34 @@ function budgetedCache(maxEntries: number, maxBytes: number): Cache {
  * be answered before the key, the operation or the key's version were looked at.
  */
 export function responseCachePlugins(options: ResponseCacheOptions): Plugin[] {
-  const cache = budgetedCache(options.maxEntries, options.maxBytes);
-  const versions = keyVersions(options.maxEntries);
+  const versions = keyVersions(MAX_KEY_VERSIONS);
+  const answers = keyedAnswers(options, versions);
   const forget = (apiKeyId: string) => {
     const tag = keyTag(apiKeyId);
     versions.moveOn(tag);
-    void cache.invalidate([{ typename: KEY_ENTITY, id: tag }]);
+    answers.forgetKey(tag);
   };
   const changes = options.pubsub.subscribe('apiKeyChanged')[Symbol.asyncIterator]();
   void (async () => {
     for (let next = await changes.next(); !next.done; next = await changes.next()) {
       if (typeof next.value === 'string') forget(next.value);
-      else options.logger.warn('response cache: an apiKeyChanged event without a key id was ignored');
+      else {
+        // Redis is back after an outage (its event target says so without a key): whatever
+        // changed meanwhile was not heard, so every answer goes.
+        versions.moveAllOn();
+        answers.forgetAll();
+      }
     }
   })().catch((error: unknown) => options.logger.error({ err: error }, 'response cache: no longer hears changes'));
 
   // Only requests that reached yoga's onParams (which the plugin needs): not graphql-ws operations,
   // and not the plugin's own If-None-Match shortcut in onRequest.
   const withParams = new WeakSet<Request>();
+  // Mutations are never cached (with invalidateViaMutation off, the plugin would treat them as queries).
+  const mutations = new WeakSet<object>();
   const cachePlugin = useResponseCache<RequestContext>({
-    cache,
-    enabled: (request) => withParams.has(request),
+    cache: answers.cache,
+    enabled: (request, context) => withParams.has(request) && !mutations.has(context),
     ttl: options.ttlMs,
     ttlPerSchemaCoordinate: { 'Generation.elapsedSeconds': 0, 'Query.__type': 0 },
     // Per-key forget covers mutations; the plugin's own would drop every key's answers by type.
@@ -130,8 +168,10 @@ export function responseCachePlugins(options: ResponseCacheOptions): Plugin[] {
     // A key's mutation drops its answers here at once, and in every other process through the
     // event (a delete, say, sends no generation event of its own).
     onExecute({ args }) {
+      if (getOperationAST(args.document, args.operationName)?.operation !== 'mutation') return;
+      mutations.add(args.contextValue);
       const key = args.contextValue.apiKey;
-      if (!key || getOperationAST(args.document, args.operationName)?.operation !== 'mutation') return;
+      if (!key) return;
       return {
         onExecuteDone: () => {
           forget(key.id);

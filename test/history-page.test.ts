@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, type Database } from '../src/db/client.ts';
 import { GENERATION_FIELDS } from '../src/db/generations.ts';
 import { countGenerations, readHistoryPage, type PageQuery } from '../src/db/history.ts';
-import { CancelGenerationDocument, ExtendVideoDocument } from './gql/graphql.ts';
-import { startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
+import { CancelGenerationDocument } from './gql/graphql.ts';
+import { extendOk, startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 // A history page goes to `pg` in one statement for the usual shapes (src/db/history.ts). Its rows
 // must be what Prisma's findMany returns for the same query, field by field, relations and counts
@@ -17,12 +17,7 @@ const ids: string[] = []; // oldest first
 
 const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;
 
-async function create(prompt: string, extra: Record<string, unknown> = {}, key?: string) {
-  const result = await stack.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt, ...extra } }, key);
-  const extended = result.data!.extendVideo;
-  if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
-  return extended.generation.id;
-}
+const create = (prompt: string, extra: Record<string, unknown> = {}, key?: string) => extendOk(stack, prompt, extra, key);
 
 beforeAll(async () => {
   stack = await startStack();

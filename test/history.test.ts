@@ -1,18 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExtendVideoDocument, ExtensionsDocument, GenerationDocument, GenerationsDocument, GenerationUpdatedDocument, NodeDocument, type GenerationsQuery } from './gql/graphql.ts';
-import { startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
+import { extendOk, startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;
 let otherKey: string;
 const mine: string[] = [];
 let theirs: string;
 
-async function create(prompt: string, key?: string, extra: Record<string, unknown> = {}) {
-  const result = await stack.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt, ...extra } }, key);
-  const extended = result.data!.extendVideo;
-  if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
-  return extended.generation.id;
-}
+const create = (prompt: string, key?: string, extra: Record<string, unknown> = {}) => extendOk(stack, prompt, extra, key);
 
 beforeAll(async () => {
   stack = await startStack();

@@ -5,8 +5,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { responseCachePlugins } from '../src/http/response-cache.ts';
 import { revokeApiKey } from '../src/auth/api-keys.ts';
-import { DeleteGenerationDocument, ExtendVideoDocument, GenerationDocument, GenerationElapsedDocument, GenerationsDocument } from './gql/graphql.ts';
-import { startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
+import { DeleteGenerationDocument, GenerationDocument, GenerationElapsedDocument, GenerationsDocument } from './gql/graphql.ts';
+import { extendOk, startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 // RESPONSE_CACHE_TTL_MS: a key's repeated reads come from memory until one of its generations
 // changes, it runs a mutation, or the TTL passes. Rows are changed behind the server's back here
@@ -14,12 +14,7 @@ import { startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
 let stack: Stack;
 let plain: Stack;
 
-async function create(on: Stack, prompt: string, key?: string) {
-  const result = await on.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt } }, key);
-  const extended = result.data!.extendVideo;
-  if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
-  return extended.generation.id;
-}
+const create = (on: Stack, prompt: string, key?: string) => extendOk(on, prompt, {}, key);
 
 /** Changes a prompt in the database without any event, as no code path of the server would. */
 async function rewritePrompt(on: Stack, globalId: string, prompt: string) {

@@ -178,3 +178,12 @@ export async function waitForQuietQueue(stack: Stack, id: string) {
   }
   throw new Error(`steps of ${generationId} did not finish`);
 }
+
+/** Starts a generation of `videos.example` (or what `extra` says) and answers its global id; anything but success throws. */
+export async function extendOk(stack: Stack, prompt: string, extra: Record<string, unknown> = {}, key?: string): Promise<string> {
+  const { ExtendVideoDocument } = await import('../gql/graphql.ts');
+  const result = await stack.execute(ExtendVideoDocument, { input: { videoUrl: 'https://videos.example/a.mp4', prompt, ...extra } }, key);
+  const extended = result.data!.extendVideo;
+  if (extended.__typename !== 'ExtendVideoSuccess') throw new Error(extended.__typename);
+  return extended.generation.id;
+}

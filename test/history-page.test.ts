@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDb, type Database } from '../src/db/client.ts';
 import { GENERATION_FIELDS } from '../src/db/generations.ts';
 import { countGenerations, readHistoryPage, type PageQuery } from '../src/db/history.ts';
+import { statementNamer } from '../src/db/sql.ts';
 import { CancelGenerationDocument } from './gql/graphql.ts';
 import { extendOk, startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
 
@@ -98,5 +99,19 @@ describe('a history page in one statement', () => {
     expect(await readHistoryPage(database.pool, filter, { take: 5, skip: 0, select: { id: true, extensions: { select: { id: true }, take: 3 } } })).toBeNull();
     expect(await readHistoryPage(database.pool, filter, { take: 5, skip: 0, select: { id: true, _count: { select: { extensions: { where: { status: 'SUCCEEDED' } } } } } })).toBeNull();
     expect(await readHistoryPage(database.pool, filter, { take: 5, skip: 2, select: { id: true } })).toBeNull();
+  });
+});
+
+describe('statement names', () => {
+  it('names a text once it has come often enough, always the same, and no more texts than the bound', () => {
+    const name = statementNamer('t', 2, 3);
+    expect([name('a'), name('a')]).toEqual([undefined, undefined]);
+    const a = name('a');
+    expect(a).toMatch(/^t_[0-9a-f]{24}$/);
+    expect(name('a')).toBe(a);
+    for (let i = 0; i < 3; i++) name('b');
+    expect(name('b')).toMatch(/^t_/);
+    for (let i = 0; i < 5; i++) expect(name('c')).toBeUndefined();
+    expect(statementNamer('u', 1)('x')).toMatch(/^u_/);
   });
 });

@@ -1,8 +1,7 @@
 import type pg from 'pg';
 import type { Generation, Video } from '../generated/prisma/client.ts';
 import { GENERATION_FIELDS } from './generations.ts';
-import { createHash } from 'node:crypto';
-import { prismaTypes } from './sql.ts';
+import { prismaTypes, statementNamer } from './sql.ts';
 
 // A key's history page in one statement, for the shapes that clients ask for (the studio's grid,
 // the CLI's history, a dashboard): the page's columns, its source and video (one level, columns
@@ -93,25 +92,8 @@ function nest(row: Record<string, unknown>, plan: PagePlan): Record<string, unkn
   return Object.assign(out, nested);
 }
 
-const statementNames = new Map<string, string>();
-/** Distinct page shapes prepared at most; past it a shape runs unnamed (still one statement). */
-const MAX_PAGE_STATEMENTS = 32;
-/** A shape is prepared once it has been asked for this often, so that odd shapes cannot take the names first. */
-const PREPARE_AFTER = 3;
-const sightings = new Map<string, number>();
-
-function statementName(text: string): string | undefined {
-  let name = statementNames.get(text);
-  if (name || statementNames.size >= MAX_PAGE_STATEMENTS) return name;
-  if (sightings.size >= 1024) sightings.clear();
-  const seen = (sightings.get(text) ?? 0) + 1;
-  sightings.set(text, seen);
-  if (seen < PREPARE_AFTER) return undefined;
-  sightings.delete(text);
-  name = `extendql_page_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
-  statementNames.set(text, name);
-  return name;
-}
+/** Up to 32 page shapes are prepared, each once it has been asked for three times. */
+const statementName = statementNamer('extendql_page', 32, 3);
 
 /**
  * A page of the key's generations, newest first, shaped as `db.generation.findMany({ ...query,

@@ -32,20 +32,37 @@ export const prismaTypes: pg.CustomTypesConfig = {
   },
 };
 
-const statementNames = new Map<string, string>();
-/** Past this many distinct texts, statements go unnamed: a source of ever-new texts can't grow this. */
-const MAX_NAMED_STATEMENTS = 64;
-
 /**
- * Runs SQL written elsewhere (pg-boss's) as a named statement, named after its text so that one
- * text always has one name. Parameters and results are passed through unchanged.
+ * Names for statements whose texts are made elsewhere (pg-boss's) or from a shape (a history
+ * page): one text always gets one name, so PostgreSQL parses and plans it once per connection.
+ * Each namer has its own bound (past it, texts run unnamed, so a source of ever-new texts can't
+ * grow this) and may name a text only once it has come `after` times, so that rare texts cannot
+ * take the names first.
  */
+export function statementNamer(prefix: string, max: number, after = 1): (text: string) => string | undefined {
+  const names = new Map<string, string>();
+  const sightings = new Map<string, number>();
+  return (text) => {
+    const name = names.get(text);
+    if (name || names.size >= max) return name;
+    if (after > 1) {
+      if (sightings.size >= 1024) sightings.clear();
+      const seen = (sightings.get(text) ?? 0) + 1;
+      sightings.set(text, seen);
+      if (seen < after) return undefined;
+      sightings.delete(text);
+    }
+    const made = `${prefix}_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    names.set(text, made);
+    return made;
+  };
+}
+
+const pgBossStatement = statementNamer('sql', 64);
+
+/** Runs SQL written elsewhere (pg-boss's) as a named statement. Parameters and results are passed through unchanged. */
 export function prepared(client: pg.ClientBase, text: string, values?: unknown[]): Promise<pg.QueryResult> {
-  let name = statementNames.get(text);
-  if (!name && statementNames.size < MAX_NAMED_STATEMENTS) {
-    name = `sql_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
-    statementNames.set(text, name);
-  }
+  const name = pgBossStatement(text);
   return client.query(name ? { name, text, values } : { text, values });
 }
 

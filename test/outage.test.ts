@@ -102,6 +102,8 @@ describe('PostgreSQL goes away and comes back', () => {
       [QUERY, knownKey],
       [QUERY, freshKey],
       [EXTEND, knownKey],
+      // A page, which goes to pg directly in one statement.
+      ['{ generations(first: 5) { edges { node { id source { id } video { url } extensions { totalCount } } } } }', knownKey],
     ] as const) {
       const reply = await graphql(query, key);
       expect(reply.status, reply.text).toBe(503);
@@ -109,6 +111,14 @@ describe('PostgreSQL goes away and comes back', () => {
       expect(reply.body.errors?.map((error) => error.extensions?.code)).toEqual(['SERVICE_UNAVAILABLE']);
       expectNoInternals(reply.text);
     }
+
+    // generation(id:) reads with pg directly too; it may be null, so its answer carries data (200),
+    // still with the retryable code and Retry-After.
+    const one = await graphql('{ generation(id: "made-up") { id } }', knownKey);
+    expect(one.status, one.text).toBe(200);
+    expect(one.retryAfter).toMatch(/^\d+$/);
+    expect(one.body.errors?.map((error) => error.extensions?.code)).toEqual(['SERVICE_UNAVAILABLE']);
+    expectNoInternals(one.text);
 
     const down = await ready();
     expect(down.status).toBe(503);

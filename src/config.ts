@@ -75,7 +75,7 @@ const EnvSchema = z.object({
    */
   RESPONSE_CACHE_TTL_MS: z.coerce.number().int().min(0).default(0),
   /** Most answers the response cache keeps, and most bytes of them (JSON); the oldest go first. */
-  RESPONSE_CACHE_MAX_ENTRIES: positiveInt.default(1000),
+  RESPONSE_CACHE_MAX_ENTRIES: positiveInt.max(100_000).default(1000),
   RESPONSE_CACHE_MAX_BYTES: positiveInt.default(64 * 1024 * 1024),
   /** Per API key: estimated USD it may spend per UTC day. Unset: no budget. */
   DAILY_BUDGET_USD: optional(z.coerce.number().positive()),

@@ -27,6 +27,9 @@ describe('configuration', () => {
       manifests: [resolve('a.json'), '/srv/b.json'],
     });
     expect(() => loadConfig({ ALLOW_ARBITRARY_OPERATIONS: 'sometimes' })).toThrow(/ALLOW_ARBITRARY_OPERATIONS/);
+    // The response cache's table is sized up front by its entry bound: one past reason is refused.
+    expect(() => loadConfig({ RESPONSE_CACHE_MAX_ENTRIES: '1000000000' })).toThrow(/RESPONSE_CACHE_MAX_ENTRIES/);
+    expect(loadConfig({ RESPONSE_CACHE_TTL_MS: '5000' }).responseCache).toEqual({ ttlMs: 5000, maxEntries: 1000, maxBytes: 64 * 1024 * 1024 });
   });
 
   it('treats empty variables as unset', () => {

@@ -3,7 +3,7 @@ import { openDb, type Database } from '../src/db/client.ts';
 import { GENERATION_FIELDS } from '../src/db/generations.ts';
 import { countGenerations, readHistoryPage, type PageQuery } from '../src/db/history.ts';
 import { statementNamer } from '../src/db/sql.ts';
-import { CancelGenerationDocument } from './gql/graphql.ts';
+import { CancelGenerationDocument, GenerationsDocument } from './gql/graphql.ts';
 import { extendOk, startStack, waitForTerminal, type Stack } from './helpers/stack.ts';
 
 // A history page goes to `pg` in one statement for the usual shapes (src/db/history.ts). Its rows
@@ -99,6 +99,21 @@ describe('a history page in one statement', () => {
     expect(await readHistoryPage(database.pool, filter, { take: 5, skip: 0, select: { id: true, extensions: { select: { id: true }, take: 3 } } })).toBeNull();
     expect(await readHistoryPage(database.pool, filter, { take: 5, skip: 0, select: { id: true, _count: { select: { extensions: { where: { status: 'SUCCEEDED' } } } } } })).toBeNull();
     expect(await readHistoryPage(database.pool, filter, { take: 5, skip: 2, select: { id: true } })).toBeNull();
+    expect(await readHistoryPage(database.pool, filter, { take: 5, skip: 0, select: { id: true, source: { select: {} } } })).toBeNull();
+    expect(await readHistoryPage(database.pool, filter, { take: 5, skip: 0, cursor: {}, select: { id: true } })).toBeNull();
+  });
+
+  it('answers an empty page for a cursor no row can have, and a null cursor as none', async () => {
+    const filter = { apiKeyId, status: null };
+    expect(await readHistoryPage(database.pool, filter, { take: 5, skip: 1, cursor: { id: 'bad\0cursor' }, select: BENCH_PAGE })).toEqual([]);
+    expect(await readHistoryPage(database.pool, filter, { take: 5, skip: 1, cursor: { id: 'lone \ud800' }, select: BENCH_PAGE })).toEqual([]);
+    expect((await readHistoryPage(database.pool, filter, { take: 5, skip: 0, cursor: null as never, select: { id: true } }))?.length).toBe(5);
+    // Through GraphQL: a cursor naming an id with a NUL (base64 of Pothos' `GPC:S:\0`) is an empty page, not an error.
+    const logged = stack.logs.length;
+    const page = await stack.execute(GenerationsDocument, { first: 5, after: Buffer.from('GPC:S:\0').toString('base64') });
+    expect(page.errors).toBeUndefined();
+    expect(page.data!.generations.edges).toEqual([]);
+    expect(stack.logs.slice(logged).filter((line) => JSON.parse(line).level >= 50)).toEqual([]);
   });
 });
 

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Generation, Video } from '../generated/prisma/client.ts';
 import { GENERATION_FIELDS } from './generations.ts';
-import { prismaTypes, statementNamer } from './sql.ts';
+import { namesNothing, prismaTypes, statementNamer } from './sql.ts';
 
 // A key's history page in one statement, for the shapes that clients ask for (the studio's grid,
 // the CLI's history, a dashboard): the page's columns, its source and video (one level, columns
@@ -36,6 +36,7 @@ function columnsOf(selection: unknown, fields: Record<string, true>): string[] |
   const select = (selection as { select?: unknown } | null)?.select;
   if (!select || typeof select !== 'object' || Object.keys(selection as object).length !== 1) return null;
   const columns = Object.entries(select);
+  if (columns.length === 0) return null;
   return columns.every(([name, value]) => value === true && Object.hasOwn(fields, name)) ? canonical(columns.map(([name]) => name), fields) : null;
 }
 
@@ -47,7 +48,7 @@ function canonical(columns: string[], fields: Record<string, true>): string[] {
 
 function planOf(query: PageQuery): PagePlan | null {
   if (query.include || !(query.take && query.take > 0) || (query.skip !== 0 && query.skip !== 1)) return null;
-  if (query.cursor && (typeof query.cursor.id !== 'string' || Object.keys(query.cursor).length !== 1)) return null;
+  if (query.cursor != null && (typeof query.cursor.id !== 'string' || Object.keys(query.cursor).length !== 1)) return null;
   const plan: PagePlan = { columns: ['id'], source: null, video: null, extensions: false };
   for (const [name, value] of Object.entries(query.select ?? {})) {
     if (value === true && Object.hasOwn(GENERATION_FIELDS, name)) plan.columns.push(name);
@@ -105,8 +106,12 @@ export async function readHistoryPage(pool: pg.Pool, filter: { apiKeyId: string;
   if (!plan) return null;
   const values: unknown[] = [filter.apiKeyId, query.take, query.skip];
   if (filter.status) values.push(filter.status);
-  if (query.cursor) values.push(query.cursor.id);
-  const text = statementOf(plan, filter.status !== null, query.cursor !== undefined);
+  const cursor = query.cursor?.id;
+  // A cursor no row can have (a NUL, say, which PostgreSQL refuses in text) is not there: as with
+  // any cursor that is gone, the page is empty.
+  if (cursor !== undefined && namesNothing(cursor)) return [];
+  if (cursor !== undefined) values.push(cursor);
+  const text = statementOf(plan, filter.status !== null, cursor !== undefined);
   const { rows } = await pool.query({ name: statementName(text), text, values, types: prismaTypes });
   return rows.map((row: Record<string, unknown>) => nest(row, plan) as Partial<Generation>);
 }

@@ -66,6 +66,14 @@ export function prepared(client: pg.ClientBase, text: string, values?: unknown[]
   return client.query(name ? { name, text, values } : { text, values });
 }
 
+/**
+ * Whether an id cannot name a row because no id can hold it: NUL and unpaired surrogates, which
+ * PostgreSQL refuses in text (the query would fail instead of finding nothing).
+ */
+export function namesNothing(id: string): boolean {
+  return id.includes('\0') || !id.isWellFormed();
+}
+
 export interface TransactionOptions {
   /** How long any one statement of the transaction may run, or wait for a lock. */
   statementTimeoutMs: number;

@@ -1,4 +1,5 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
+import { namesNothing } from '../db/sql.ts';
 
 /** A Generation's id as a globalID argument arrives in a resolver. */
 export interface GenerationGlobalId {
@@ -32,13 +33,7 @@ export function decodeArgumentId(globalID: string): GenerationGlobalId {
 /** No row has this id: an id that no row could have is looked up as it, and finds nothing. */
 export const NO_ID = '';
 
-/**
- * Whether an id cannot name a row because no id can hold it: NUL and unpaired surrogates, which
- * PostgreSQL refuses in text (the query would fail instead of finding nothing).
- */
-export function namesNothing(id: string): boolean {
-  return id.includes('\0') || !id.isWellFormed();
-}
+export { namesNothing } from '../db/sql.ts';
 
 /**
  * The id as the client gave it, to name it in errors. (Pothos hands the decoded object through

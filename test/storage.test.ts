@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import ffmpeg from '@ffmpeg-installer/ffmpeg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inspectMp4File, NotMp4Error } from '../src/storage/mp4.ts';
+import { readPlainMp4 } from '../src/storage/mp4-moov.ts';
 import { LocalVideoStorage } from '../src/storage/storage.ts';
 
 const run = promisify(execFile);
@@ -174,6 +175,58 @@ describe('inspectMp4File', () => {
     await copyFile(faststart, shortMdat);
     await truncate(shortMdat, Math.floor(size / 2));
     await expect(inspectMp4File(shortMdat)).rejects.toThrow(/truncated/);
+  });
+
+  it('reads plain H.264 files from their boxes, with the same answers as mp4box, and leaves the rest to mp4box', async () => {
+    const withAudio = join(dir, 'with-audio.mp4');
+    await run(ffmpeg.path, [
+      '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=426x240:rate=24', '-f', 'lavfi', '-i', 'sine=d=3',
+      '-t', '3', '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest', withAudio,
+    ]);
+    const fragmented = join(dir, 'fragmented.mp4');
+    await run(ffmpeg.path, [
+      '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=8', '-t', '2',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-movflags', 'frag_keyframe+empty_moov', fragmented,
+    ]);
+    const big = join(dir, 'big.mp4');
+    for (const file of [faststart, moovAtEnd, big, withAudio]) {
+      const fh = await open(file, 'r');
+      const direct = await readPlainMp4(fh, (await fh.stat()).size).finally(() => fh.close());
+      expect(direct, file).not.toBeNull();
+      expect(direct, file).toEqual(await inspectMp4File(file, { mp4box: true }));
+    }
+    expect((await inspectMp4File(withAudio)).codec).toMatch(/^avc1\.64/); // high profile
+
+    // Fragments are mp4box's: the direct read declines, and the answer is mp4box's.
+    const fh = await open(fragmented, 'r');
+    expect(await readPlainMp4(fh, (await fh.stat()).size).finally(() => fh.close())).toBeNull();
+    expect(await inspectMp4File(fragmented)).toEqual(await inspectMp4File(fragmented, { mp4box: true }));
+
+    // A file cut anywhere is declined too, so mp4box's errors stay the ones users see.
+    const size = (await stat(faststart)).size;
+    for (const cut of [16, 200, Math.floor(size / 2), size - 1]) {
+      const truncated = join(dir, `cut-${cut}.mp4`);
+      await copyFile(faststart, truncated);
+      await truncate(truncated, cut);
+      const cutFh = await open(truncated, 'r');
+      expect(await readPlainMp4(cutFh, cut).finally(() => cutFh.close()), `cut at ${cut}`).toBeNull();
+      await expect(inspectMp4File(truncated)).rejects.toThrow(NotMp4Error);
+    }
+  });
+
+  it('reads hostile sample tables without a loop per claimed sample', async () => {
+    // Billions of samples of one size in chunks of billions: answered at once (declined: the
+    // claimed data is past the end of the file), and mp4box rejects the file as before.
+    const data = await readFile(faststart);
+    const stsz = data.indexOf('stsz', 0, 'latin1');
+    const stsc = data.indexOf('stsc', 0, 'latin1');
+    data.writeUInt32BE(1, stsz + 8); // sample_size: every sample 1 byte
+    data.writeUInt32BE(0xffffffff, stsz + 12); // sample_count
+    data.writeUInt32BE(0xffffffff, stsc + 16); // the first run's samples_per_chunk
+    const hostile = join(dir, 'hostile-tables.mp4');
+    await writeFile(hostile, data);
+    const fh = await open(hostile, 'r');
+    expect(await readPlainMp4(fh, data.length).finally(() => fh.close())).toBeNull();
   });
 
   it('rejects MP4s without a video track', async () => {

@@ -2,10 +2,10 @@ import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import { loadUndici } from '../net/undici.ts';
+import { FileSink } from './file-sink.ts';
 import { inspectMp4File, NotMp4Error, type Mp4Info } from './mp4.ts';
 import { asStorageError, StorageError, type VideoStorage } from './storage.ts';
 
@@ -53,7 +53,7 @@ export interface DownloadOptions {
 }
 
 const MAX_REDIRECTIONS = 5;
-/** Large writes: fewer system calls on the way to disk. */
+/** Chunks gathered while a write runs go down together: fewer system calls on the way to disk. */
 const WRITE_CHUNK = 1024 * 1024;
 /** Flush to disk every so often while the download runs, so the final fsync has little left to do. */
 const FLUSH_EVERY = 32 * 1024 * 1024;
@@ -174,30 +174,23 @@ async function fetchToFile(url: string, part: string, options: DownloadOptions):
     await body.dump().catch(() => undefined);
     throw asStorageError(err);
   }
-  const sink = file.createWriteStream({ highWaterMark: WRITE_CHUNK, start: offset });
-  // Writes and these flushes run on libuv's thread pool, overlapping the network reads.
-  let flushedAt = offset;
-  let flushing: Promise<void> | undefined;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
+  const sink = new FileSink(file, {
+    start: offset,
+    highWaterMark: WRITE_CHUNK,
+    flushEvery: FLUSH_EVERY,
+    inspect(chunk) {
       byteSize += chunk.length;
-      if (byteSize > maxBytes) return callback(new DownloadError(`output exceeds ${maxBytes} bytes`, 'OUTPUT_TOO_LARGE', statusCode));
+      if (byteSize > maxBytes) return new DownloadError(`output exceeds ${maxBytes} bytes`, 'OUTPUT_TOO_LARGE', statusCode);
       hash.update(chunk);
-      if (!flushing && byteSize - flushedAt >= FLUSH_EVERY) {
-        flushedAt = byteSize;
-        // Only an early start of the final fsync; putFile's own sync decides.
-        flushing = file.datasync().catch(() => undefined).finally(() => (flushing = undefined));
-      }
-      callback(null, chunk);
-    },
-    // The file must not close under a flush still running.
-    flush(callback) {
-      void (flushing ?? Promise.resolve()).then(() => callback());
+      return undefined;
     },
   });
   try {
-    await pipeline(body, meter, sink, { signal });
+    await pipeline(body, sink, { signal });
+    await file.close();
   } catch (err) {
+    // A close waits for a write still under way; the first error is the one that tells.
+    await file.close().catch(() => undefined);
     if (err instanceof DownloadError || signal?.aborted) throw err;
     // A failing disk first: pipeline hands the file's error to the body too.
     const local = asStorageError(err);

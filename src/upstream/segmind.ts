@@ -1,5 +1,6 @@
 import { SpanKind } from '@opentelemetry/api';
 import { inSpan } from '../telemetry.ts';
+import { deadline } from '../net/deadline.ts';
 import { loadUndici } from '../net/undici.ts';
 import type { Dispatcher } from 'undici';
 import type { SegmindRequest } from '../generations/rules.ts';
@@ -246,28 +247,28 @@ export class SegmindClient {
 
   private async send(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
     const [{ request }, dispatcher] = await Promise.all([loadUndici(), this.dispatcher()]);
-    const deadline = AbortSignal.timeout(this.options.timeoutMs);
+    const limit = deadline(this.options.timeoutMs, signal);
     let response: Dispatcher.ResponseData;
-    try {
-      response = await request(`${this.options.baseUrl}${path}`, {
-        method,
-        dispatcher,
-        signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
-        headers: {
-          'x-api-key': this.options.apiKey,
-          accept: 'application/json',
-          ...(body !== undefined && { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (error) {
-      throw this.transportError(error, method);
-    }
     let text: string;
     try {
-      text = await response.body.text();
-    } catch (error) {
-      throw this.transportError(error, method);
+      try {
+        response = await request(`${this.options.baseUrl}${path}`, {
+          method,
+          dispatcher,
+          signal: limit.signal,
+          headers: {
+            'x-api-key': this.options.apiKey,
+            accept: 'application/json',
+            ...(body !== undefined && { 'content-type': 'application/json' }),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        text = await response.body.text();
+      } catch (error) {
+        throw this.transportError(error, method);
+      }
+    } finally {
+      limit.clear();
     }
     const json = parseJson(text);
     if (response.statusCode >= 200 && response.statusCode < 300) {

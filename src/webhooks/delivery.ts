@@ -6,6 +6,7 @@ import { publicCost, publicError, publicVideo } from '../generations/public-view
 import type { JobQueue } from '../jobs/queue.ts';
 import type { Logger } from '../logger.ts';
 import { hostIsAllowed, hostOf, isBlockedAddressError, publicOnlyConnector } from '../net/address-policy.ts';
+import { deadline } from '../net/deadline.ts';
 import { loadUndici } from '../net/undici.ts';
 import { SIGNATURE_HEADER, signWebhook } from './signature.ts';
 
@@ -136,13 +137,14 @@ export class WebhookDeliverer {
     let statusCode: number | null = null;
     let failure: string | null = null;
     let blocked = false;
+    const limit = deadline(this.deps.timeoutMs);
     try {
       const { fetch } = await loadUndici();
       const response = await fetch(generation.callbackUrl, {
         dispatcher: await this.dispatcher(),
         method: 'POST',
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.deps.timeoutMs),
+        signal: limit.signal,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'extendql-webhooks/1',
@@ -164,6 +166,8 @@ export class WebhookDeliverer {
         : (error as Error).name === 'TimeoutError'
           ? `no answer within ${this.deps.timeoutMs} ms`
           : (cause?.message ?? (error as Error).message);
+    } finally {
+      limit.clear();
     }
     const durationMs = Math.round(performance.now() - started);
     await this.deps.db.webhookAttempt.create({

@@ -61,6 +61,13 @@ beforeAll(async () => {
         res.writeHead(200, { 'Content-Type': 'video/mp4' });
         res.end(mp4);
         return;
+      case '/pieces.mp4': // chunked encoding in 4 KiB pieces: one socket read carries several
+        res.writeHead(200, { 'Content-Type': 'video/mp4' });
+        res.cork();
+        for (let at = 0; at < mp4.length; at += 4096) res.write(mp4.subarray(at, at + 4096));
+        res.uncork();
+        res.end();
+        return;
       case '/truncated.mp4':
         res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': mp4.length });
         res.write(mp4.subarray(0, mp4.length >> 1), () => res.destroy());
@@ -142,6 +149,11 @@ describe('downloadVideo', () => {
   it('follows redirects and accepts bodies without Content-Length', async () => {
     expect((await downloadVideo(`${origin.base}/redirect`, storage, 'redirected.mp4', { dispatcher })).byteSize).toBe(mp4.length);
     expect((await downloadVideo(`${origin.base}/chunked.mp4`, storage, 'chunked.mp4', { dispatcher })).byteSize).toBe(mp4.length);
+    // Many body pieces share one socket read: each is written, none is released under another.
+    const pieces = await downloadVideo(`${origin.base}/pieces.mp4`, storage, 'pieces.mp4', { dispatcher });
+    expect(pieces).toMatchObject({ byteSize: mp4.length, sha256: createHash('sha256').update(mp4).digest('hex') });
+    const stored = await storage.read('pieces.mp4');
+    expect(Buffer.concat(await stored.toArray())).toEqual(mp4);
   });
 
   it('maps origin failures to error codes', async () => {

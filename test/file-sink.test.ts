@@ -51,6 +51,17 @@ describe('FileSink', () => {
     expect((await readFile(file)).toString()).toBe('head-body!');
   });
 
+  it('leaves pieces of a larger read alone: other pieces of that memory may still be on their way', async () => {
+    const read = Buffer.from(new ArrayBuffer(96 * 1024)).fill(7);
+    const pieces = [read.subarray(0, 32 * 1024), read.subarray(32 * 1024, 64 * 1024), read.subarray(64 * 1024)];
+    const file = join(dir, 'pieces.bin');
+    const fh = await open(file, 'w');
+    await pipeline(Readable.from(pieces), new FileSink(fh, { start: 0, highWaterMark: 16 * 1024, flushEvery: 1 << 30, inspect: () => undefined }));
+    await fh.close();
+    expect(read.buffer.detached).toBe(false);
+    expect(await readFile(file)).toEqual(read);
+  });
+
   it('does not touch memory it cannot release', () => {
     const wasm = Buffer.from(new WebAssembly.Memory({ initial: 1 }).buffer);
     releaseChunk(wasm);

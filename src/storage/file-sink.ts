@@ -12,7 +12,7 @@ export interface FileSinkOptions {
   inspect(chunk: Buffer): Error | undefined;
 }
 
-/** Below this, a chunk's memory may be a slice of Node's shared Buffer pool (8 KiB): never released here. */
+/** Small chunks are left to the collector: releasing them would not be worth a call. */
 const RELEASE_FROM_BYTES = 16 * 1024;
 
 /**
@@ -22,18 +22,22 @@ const RELEASE_FROM_BYTES = 16 * 1024;
  * it collects the chunk, and it collects young objects by how much JavaScript allocates, not by
  * how many bytes arrived. Many copies at once would otherwise hold tens of MB of spent chunks
  * between collections (the external-memory limit that forces a collection is 64 MB). The chunk's
- * ArrayBuffer is detached (`transfer(0)`), which frees its memory; every view of it, the chunk
- * included, is then empty. Only chunks that nothing else reads once written come here: the
- * response body of a download, after its hash is updated and its bytes are on disk. Small ones
- * and shared or non-detachable memory are left alone.
+ * ArrayBuffer is detached (`transfer(0)`), which frees its memory.
+ *
+ * Only a chunk that is the whole of its ArrayBuffer is released: then no other view of that
+ * memory exists. A chunk that is part of a larger read (the first one, after the response
+ * headers; the pieces of a chunked response; a read undici pushed back while paused) shares its
+ * memory with bytes still to be parsed and is left to the collector, as are shared and
+ * non-detachable memory (Node's Buffer pool cannot be transferred).
  */
 export function releaseChunk(chunk: Buffer): void {
   const memory = chunk.buffer;
-  if (!(memory instanceof ArrayBuffer) || memory.byteLength < RELEASE_FROM_BYTES || memory.detached) return;
+  if (!(memory instanceof ArrayBuffer) || memory.detached || memory.byteLength < RELEASE_FROM_BYTES) return;
+  if (chunk.byteOffset !== 0 || chunk.byteLength !== memory.byteLength) return;
   try {
     memory.transfer(0);
   } catch {
-    // Not detachable (WebAssembly memory, say): the collector frees it as before.
+    // Not detachable (the Buffer pool, WebAssembly memory): the collector frees it as before.
   }
 }
 

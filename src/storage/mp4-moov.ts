@@ -3,7 +3,7 @@ import type { Mp4Info } from './mp4.ts';
 
 /**
  * The common case of the MP4 check, read directly from the boxes: a whole, unfragmented file
- * whose video is H.264 (`avc1`/`avc3`), the kind Segmind returns. It reads the top-level box
+ * with one H.264 video track (`avc1`/`avc3`) and perhaps AAC sound, the kind Segmind returns. It reads the top-level box
  * headers and `moov` (never `mdat`), and walks the sample tables with integer arithmetic, where
  * mp4box builds an object per sample; a finished generation's check allocates a few kB instead of
  * about 100 kB. Anything else (fragments, other codecs, compact sample sizes, a box that does not
@@ -12,6 +12,8 @@ import type { Mp4Info } from './mp4.ts';
 
 /** A moov larger than this is left to mp4box (which reads it in pieces). */
 const MAX_MOOV_BYTES = 16 * 1024 * 1024;
+/** A file of more top-level boxes than this is left to mp4box (each box here is one read). */
+const MAX_TOP_LEVEL_BOXES = 64;
 
 interface Box {
   type: string;
@@ -84,6 +86,12 @@ interface VideoEntry {
   height: number;
 }
 
+/** The type of the first sample entry (`avc1`, `mp4a`...), or undefined. */
+function firstEntryType(buf: Buffer, stsd: Box): string | undefined {
+  if (stsd.end - stsd.start < 8) return undefined;
+  return children(buf, stsd.start + 8, stsd.end)?.[0]?.type;
+}
+
 /** The first sample entry, when it is H.264 with its avcC: codec string and coded size. */
 function avcEntry(buf: Buffer, stsd: Box): VideoEntry | null {
   if (stsd.end - stsd.start < 8 || buf.readUInt32BE(stsd.start + 4) < 1) return null;
@@ -127,7 +135,9 @@ function sampleDataEnd(buf: Buffer, stbl: Box): number | null {
     const first = buf.readUInt32BE(stsc.start + 8 + 12 * run);
     const perChunk = buf.readUInt32BE(stsc.start + 12 + 12 * run);
     const last = run + 1 < runs ? buf.readUInt32BE(stsc.start + 8 + 12 * (run + 1)) - 1 : chunks;
-    if ((run === 0 && first !== 1) || first < 1 || last > chunks) return null;
+    // Runs start at chunk 1 and move forward: each chunk is visited once (a table that goes back
+    // would make the walk quadratic).
+    if ((run === 0 && first !== 1) || first < 1 || last < first || last > chunks) return null;
     for (let chunk = first; chunk <= last && sample < samples; chunk++) {
       let offset = wide ? Number(buf.readBigUInt64BE(co.start + 8 + 8 * (chunk - 1))) : buf.readUInt32BE(co.start + 8 + 4 * (chunk - 1));
       if (uniform > 0) {
@@ -150,7 +160,8 @@ async function topLevel(fh: FileHandle, size: number): Promise<{ brand: string; 
   const header = Buffer.alloc(16);
   let brand: string | undefined;
   let moov: Buffer | undefined;
-  for (let at = 0; at < size; ) {
+  for (let at = 0, count = 0; at < size; count++) {
+    if (count === MAX_TOP_LEVEL_BOXES) return null;
     const { bytesRead } = await fh.read(header, 0, Math.min(16, size - at), at);
     if (bytesRead < 8) return null;
     const type = header.toString('latin1', 4, 8);
@@ -164,7 +175,8 @@ async function topLevel(fh: FileHandle, size: number): Promise<{ brand: string; 
       boxSize = size - at;
     }
     if (boxSize < length || at + boxSize > size) return null;
-    if (type === 'moof' || (type === 'moov' && moov)) return null;
+    // Fragments, a second moov, or a moov "to the end of the file" (size 0): mp4box's to judge.
+    if (type === 'moof' || (type === 'moov' && (moov || header.readUInt32BE(0) === 0))) return null;
     if (type === 'ftyp' && at === 0 && boxSize >= length + 4) brand = header.toString('latin1', length, length + 4);
     if (type === 'moov') {
       if (boxSize > MAX_MOOV_BYTES) return null;
@@ -190,15 +202,18 @@ export async function readPlainMp4(fh: FileHandle, size: number): Promise<Mp4Inf
   for (const trak of boxes.filter((box) => box.type === 'trak')) {
     const stbl = path(moov, trak, ['mdia', 'minf', 'stbl']);
     const hdlr = path(moov, trak, ['mdia', 'hdlr']);
-    if (!stbl || !hdlr || hdlr.end - hdlr.start < 12) return null;
+    const tkhd = child(moov, trak, 'tkhd');
+    if (!stbl || !hdlr || !tkhd || !path(moov, trak, ['mdia', 'mdhd']) || hdlr.end - hdlr.start < 12) return null;
+    const stsd = child(moov, stbl, 'stsd');
+    if (!stsd || !child(moov, stbl, 'stts')) return null;
     // Sample data past the end of the file: cut short. mp4box says so in its words.
     const end = sampleDataEnd(moov, stbl);
     if (end === null || end > size) return null;
-    if (video || moov.toString('latin1', hdlr.start + 8, hdlr.start + 12) !== 'vide') continue;
-    const stsd = child(moov, stbl, 'stsd');
-    const tkhd = child(moov, trak, 'tkhd');
-    const entry = stsd ? avcEntry(moov, stsd) : null;
-    const sizes = tkhd ? trackSize(moov, tkhd) : null;
+    // One H.264 video track and AAC sound tracks; any other mix is mp4box's to read.
+    const handler = moov.toString('latin1', hdlr.start + 8, hdlr.start + 12);
+    if (handler === 'soun' && firstEntryType(moov, stsd) === 'mp4a') continue;
+    const entry = handler === 'vide' && !video ? avcEntry(moov, stsd) : null;
+    const sizes = trackSize(moov, tkhd);
     if (!entry || !sizes) return null;
     video = { ...entry, trackWidth: sizes.width, trackHeight: sizes.height };
   }

@@ -88,11 +88,16 @@ export class FileSink extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.writeChunks([chunk]).then(() => callback(), callback);
+    this.settle(this.writeChunks([chunk]), callback);
   }
 
   override _writev(entries: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.writeChunks(entries.map((entry) => entry.chunk)).then(() => callback(), callback);
+    this.settle(this.writeChunks(entries.map((entry) => entry.chunk)), callback);
+  }
+
+  /** Hands the outcome to the stream; anything the stream itself throws then ends it, never unhandled. */
+  private settle(done: Promise<void>, callback: (error?: Error | null) => void): void {
+    done.then(() => callback(), callback).catch((error: unknown) => this.destroy(error as Error));
   }
 
   /** Ends only once a flush still running is done: the file must not be closed under it. */

@@ -197,6 +197,15 @@ describe('inspectMp4File', () => {
     }
     expect((await inspectMp4File(withAudio)).codec).toMatch(/^avc1\.64/); // high profile
 
+    // A sound track whose sample description says it has no entries is not "AAC sound": mp4box's to judge.
+    const audioData = await readFile(withAudio);
+    const soundStsd = audioData.indexOf('stsd', audioData.indexOf('soun', 0, 'latin1'), 'latin1');
+    audioData.writeUInt32BE(0, soundStsd + 8); // entry_count
+    const noEntries = join(dir, 'sound-without-entries.mp4');
+    await writeFile(noEntries, audioData);
+    const noEntriesFh = await open(noEntries, 'r');
+    expect(await readPlainMp4(noEntriesFh, audioData.length).finally(() => noEntriesFh.close())).toBeNull();
+
     // Fragments are mp4box's: the direct read declines, and the answer is mp4box's.
     const fh = await open(fragmented, 'r');
     expect(await readPlainMp4(fh, (await fh.stat()).size).finally(() => fh.close())).toBeNull();

@@ -88,7 +88,7 @@ interface VideoEntry {
 
 /** The type of the first sample entry (`avc1`, `mp4a`...), or undefined. */
 function firstEntryType(buf: Buffer, stsd: Box): string | undefined {
-  if (stsd.end - stsd.start < 8) return undefined;
+  if (stsd.end - stsd.start < 8 || buf.readUInt32BE(stsd.start + 4) < 1) return undefined;
   return children(buf, stsd.start + 8, stsd.end)?.[0]?.type;
 }
 

@@ -24,20 +24,22 @@ const RELEASE_FROM_BYTES = 16 * 1024;
  * between collections (the external-memory limit that forces a collection is 64 MB). The chunk's
  * ArrayBuffer is detached (`transfer(0)`), which frees its memory.
  *
- * Only a chunk that is the whole of its ArrayBuffer is released: then no other view of that
- * memory exists. A chunk that is part of a larger read (the first one, after the response
- * headers; the pieces of a chunked response; a read undici pushed back while paused) shares its
- * memory with bytes still to be parsed and is left to the collector, as are shared and
- * non-detachable memory (Node's Buffer pool cannot be transferred).
+ * Only a chunk that ends its ArrayBuffer is released: the whole of a read, or its last piece.
+ * A read is parsed front to back, so whatever lies before that piece (the response headers,
+ * earlier pieces of a chunked response) was handed over before it, and the sink writes in order,
+ * so those pieces are on disk by the time this one is. A piece with bytes after it (a chunk
+ * followed by more of the read, or by the framing of a chunked response) is left to the
+ * collector: those bytes may still be on their way. So are shared and non-detachable memory
+ * (Node's Buffer pool cannot be transferred, and is smaller than the threshold anyway).
  */
 export function releaseChunk(chunk: Buffer): void {
   const memory = chunk.buffer;
   if (!(memory instanceof ArrayBuffer) || memory.detached || memory.byteLength < RELEASE_FROM_BYTES) return;
-  if (chunk.byteOffset !== 0 || chunk.byteLength !== memory.byteLength) return;
+  if (chunk.byteOffset + chunk.byteLength !== memory.byteLength) return;
   try {
     memory.transfer(0);
   } catch {
-    // Not detachable (the Buffer pool, WebAssembly memory): the collector frees it as before.
+    // Not detachable (WebAssembly memory): the collector frees it as before.
   }
 }
 

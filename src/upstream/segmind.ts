@@ -2,6 +2,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { inSpan } from '../telemetry.ts';
 import { deadline } from '../net/deadline.ts';
 import { loadUndici } from '../net/undici.ts';
+import { callForText, TextCallTooLarge, type TextAnswer } from '../net/text-call.ts';
 import type { Dispatcher } from 'undici';
 import type { SegmindRequest } from '../generations/rules.ts';
 import { CircuitBreaker } from './circuit.ts';
@@ -112,6 +113,9 @@ export interface SegmindClientOptions {
   /** Told the duration of every call that was made, for metrics. */
   observe?(operation: string, outcome: string, seconds: number): void;
 }
+
+/** Segmind's answers are small JSON documents; anything past this is not one. */
+const MAX_ANSWER_BYTES = 4 * 2 ** 20;
 
 const JOB_STATUSES = new Set<UpstreamJobStatus>(['QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED']);
 const num = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
@@ -246,39 +250,36 @@ export class SegmindClient {
   }
 
   private async send(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
-    const [{ request }, dispatcher] = await Promise.all([loadUndici(), this.dispatcher()]);
+    const dispatcher = await this.dispatcher();
     const limit = deadline(this.options.timeoutMs, signal);
-    let response: Dispatcher.ResponseData;
-    let text: string;
+    let answer: TextAnswer;
     try {
-      try {
-        response = await request(`${this.options.baseUrl}${path}`, {
-          method,
-          dispatcher,
-          signal: limit.signal,
-          headers: {
-            'x-api-key': this.options.apiKey,
-            accept: 'application/json',
-            ...(body !== undefined && { 'content-type': 'application/json' }),
-          },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-        text = await response.body.text();
-      } catch (error) {
-        throw this.transportError(error, method);
-      }
+      answer = await callForText(dispatcher, new URL(`${this.options.baseUrl}${path}`), {
+        method,
+        signal: limit.signal,
+        maxBytes: MAX_ANSWER_BYTES,
+        headers: {
+          'x-api-key': this.options.apiKey,
+          accept: 'application/json',
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      if (error instanceof TextCallTooLarge) throw new UpstreamError(`Segmind's answer was longer than ${MAX_ANSWER_BYTES} bytes`, 'UPSTREAM_PROTOCOL', true);
+      throw this.transportError(error, method);
     } finally {
       limit.clear();
     }
-    const json = parseJson(text);
-    if (response.statusCode >= 200 && response.statusCode < 300) {
+    const json = parseJson(answer.body);
+    if (answer.statusCode >= 200 && answer.statusCode < 300) {
       if (!json) throw new UpstreamError('Segmind answered with something other than JSON', 'UPSTREAM_PROTOCOL', true);
       return json;
     }
-    throw this.statusError(response.statusCode, response.headers, json, text);
+    throw this.statusError(answer.statusCode, answer.headers, json, answer.body);
   }
 
-  private statusError(status: number, headers: Dispatcher.ResponseData['headers'], json: Record<string, unknown> | null, text: string) {
+  private statusError(status: number, headers: TextAnswer['headers'], json: Record<string, unknown> | null, text: string) {
     const known = STATUS_CODES[status] ?? {
       code: status >= 500 ? ('UPSTREAM_UNAVAILABLE' as const) : ('UPSTREAM_PROTOCOL' as const),
       retryable: status >= 500,

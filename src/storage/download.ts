@@ -2,12 +2,12 @@ import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
+import { BodyCutShort, openResponse, type ResponseFeed } from '../net/response-feed.ts';
 import { loadUndici } from '../net/undici.ts';
 import { FileSink } from './file-sink.ts';
 import { inspectMp4File, NotMp4Error, type Mp4Info } from './mp4.ts';
-import { asStorageError, StorageError, type VideoStorage } from './storage.ts';
+import { asStorageError, type VideoStorage } from './storage.ts';
 
 export interface DownloadedVideo extends Mp4Info {
   byteSize: number;
@@ -108,11 +108,26 @@ async function inspect(path: string, where: string): Promise<Mp4Info> {
 }
 
 interface Origin {
-  response: Dispatcher.ResponseData;
+  feed: ResponseFeed;
   /** Where the body starts in the file: the bytes already there, or 0 for a whole new copy. */
   offset: number;
   /** The whole file's length, when the origin said. */
   total: number | undefined;
+}
+
+/** Each dispatcher with redirects followed, made once (the global one, in practice). */
+const following = new WeakMap<Dispatcher, Dispatcher>();
+
+async function outputDispatcher(given: Dispatcher | undefined): Promise<Dispatcher> {
+  const { getGlobalDispatcher, interceptors } = await loadUndici();
+  const base = given ?? getGlobalDispatcher();
+  let composed = following.get(base);
+  if (!composed) {
+    // CDN/presigned output URLs may redirect; undici's dispatchers do not follow redirects by themselves.
+    composed = base.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
+    following.set(base, composed);
+  }
+  return composed;
 }
 
 /**
@@ -122,17 +137,14 @@ interface Origin {
 async function requestOutput(url: string, have: number, options: DownloadOptions): Promise<Origin> {
   const { signal, maxBytes = Infinity } = options;
   const where = redact(url);
-  const { getGlobalDispatcher, interceptors, request } = await loadUndici();
-  // CDN/presigned output URLs may redirect; plain undici.request does not follow redirects by itself.
-  const dispatcher = (options.dispatcher ?? getGlobalDispatcher()).compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
-  let response: Dispatcher.ResponseData;
+  let feed: ResponseFeed;
   try {
-    response = await request(url, { dispatcher, signal, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
+    feed = await openResponse(await outputDispatcher(options.dispatcher), new URL(url), { signal, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
   } catch (err) {
     if (signal?.aborted) throw err;
     throw new DownloadError(`cannot reach ${where}: ${(err as Error).message}`, 'OUTPUT_UNREACHABLE', undefined, { cause: err });
   }
-  const { statusCode, headers, body } = response;
+  const { statusCode, headers } = feed;
   const range = statusCode === 206 ? /^bytes (\d+)-\d+\/(\d+)$/.exec(String(headers['content-range'] ?? '')) : null;
   const offset = range ? Number(range[1]) : 0;
   const total = range ? Number(range[2]) : parseContentLength(headers['content-length']);
@@ -147,23 +159,20 @@ async function requestOutput(url: string, have: number, options: DownloadOptions
     failure = new DownloadError(`output is ${total} bytes, limit is ${maxBytes}`, 'OUTPUT_TOO_LARGE', statusCode);
   }
   if (failure) {
-    // dump() discards a small body so the connection can be reused, and aborts a large one.
-    await body.dump().catch(() => undefined);
+    feed.discard();
     if (failure.code === 'OUTPUT_TRUNCATED' && have > 0) return requestOutput(url, 0, options); // start over, without a Range
     throw failure;
   }
-  return { response, offset, total };
+  return { feed, offset, total };
 }
 
 /** Downloads url into `part` (resuming what is there), and returns the SHA-256 of the whole file. */
 async function fetchToFile(url: string, part: string, options: DownloadOptions): Promise<string> {
   const { signal, maxBytes = Infinity } = options;
   const where = redact(url);
-  const { response, offset, total } = await requestOutput(url, (await sizeOf(part)) ?? 0, options);
-  const { statusCode, body } = response;
-  // Listen at once: the body may fail while the file is being opened.
-  let bodyError: unknown;
-  body.once('error', (err) => (bodyError ??= err));
+  // The body waits (paused) until the file is open.
+  const { feed, offset, total } = await requestOutput(url, (await sizeOf(part)) ?? 0, options);
+  const { statusCode } = feed;
   const hash = createHash('sha256');
   let byteSize = offset;
   let file: FileHandle;
@@ -171,7 +180,7 @@ async function fetchToFile(url: string, part: string, options: DownloadOptions):
     if (offset > 0) await feedFile(part, hash, offset);
     file = await open(part, offset > 0 ? 'r+' : 'w');
   } catch (err) {
-    await body.dump().catch(() => undefined);
+    feed.discard();
     throw asStorageError(err);
   }
   const sink = new FileSink(file, {
@@ -186,20 +195,18 @@ async function fetchToFile(url: string, part: string, options: DownloadOptions):
     },
   });
   try {
-    await pipeline(body, sink, { signal });
+    await feed.pipeTo(sink);
     await file.close();
   } catch (err) {
     // A close waits for a write still under way; the first error is the one that tells.
     await file.close().catch(() => undefined);
     if (err instanceof DownloadError || signal?.aborted) throw err;
-    // A failing disk first: pipeline hands the file's error to the body too.
-    const local = asStorageError(err);
-    if (local instanceof StorageError) throw local;
-    // An error from the response body (socket reset, length mismatch) means the transfer was cut short.
-    if (err === bodyError) {
-      throw new DownloadError(`download of ${where} was cut short after ${byteSize} bytes: ${(err as Error).message}`, 'OUTPUT_TRUNCATED', statusCode, { cause: err });
+    // The transfer was cut short (a reset connection, fewer bytes than promised): the origin's doing.
+    if (err instanceof BodyCutShort) {
+      throw new DownloadError(`download of ${where} was cut short after ${byteSize} bytes: ${err.message}`, 'OUTPUT_TRUNCATED', statusCode, { cause: err.cause });
     }
-    throw err; // another local failure: not the origin's fault
+    // Otherwise the disk or the storage failed, or something else local: not the origin's fault.
+    throw asStorageError(err);
   }
   if (total !== undefined && byteSize !== total) {
     throw new DownloadError(`expected ${total} bytes from ${where}, got ${byteSize}`, 'OUTPUT_TRUNCATED', statusCode);

@@ -34,6 +34,8 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void
     more();
   },
   '/slow': (_req, res) => void setTimeout(() => res.end('late'), 400),
+  // A byte order mark, then JSON, then a byte that is not UTF-8.
+  '/bom': (_req, res) => res.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"status":"QUEUED"}'), Buffer.from([0xff])])),
 };
 
 beforeAll(async () => {
@@ -70,6 +72,9 @@ describe('callForText', () => {
     expect(answer.headers['x-rate-limit-reset-at-utc']).toBe('1800000000');
     expect(JSON.parse(answer.body)).toEqual({ error: 'slow down', text: 'ünïcödé' });
     expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/json?a=1', body: '{"p":1}', headers: { 'x-api-key': 'k' } });
+
+    // Read as undici's body.text() does: the byte order mark goes, a bad byte becomes U+FFFD.
+    expect((await callForText(agent, new URL(`${base}/bom`), call())).body).toBe('{"status":"QUEUED"}\uFFFD');
 
     const pieces = await callForText(agent, new URL(`${base}/pieces`), call());
     expect(pieces.body).toBe('0123456789'.repeat(100 * 50) + 'end');

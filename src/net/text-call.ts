@@ -16,6 +16,9 @@ export interface TextCall {
   maxBytes: number;
 }
 
+/** Like undici's `body.text()`: invalid bytes become U+FFFD and a leading byte order mark is dropped. */
+const utf8 = new TextDecoder();
+
 /** An answer body over the caller's limit. */
 export class TextCallTooLarge extends Error {
   override name = 'TextCallTooLarge';
@@ -97,7 +100,7 @@ class TextHandler implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (this.settled) return;
-    const body = Buffer.concat(this.chunks, this.size).toString('utf8');
+    const body = utf8.decode(Buffer.concat(this.chunks, this.size));
     this.finish();
     this.resolve({ statusCode: this.statusCode, headers: this.headers, body });
   }

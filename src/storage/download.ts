@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { BodyCutShort, openResponse, type ResponseFeed } from '../net/response-feed.ts';
 import { loadUndici } from '../net/undici.ts';
-import { FileSink } from './file-sink.ts';
+import { FileSink, type ChunkRelease } from './file-sink.ts';
 import { inspectMp4File, NotMp4Error, type Mp4Info } from './mp4.ts';
 import { asStorageError, type VideoStorage } from './storage.ts';
 
@@ -109,25 +109,36 @@ async function inspect(path: string, where: string): Promise<Mp4Info> {
 
 interface Origin {
   feed: ResponseFeed;
+  /** Which written chunks FileSink may release: it depends on the connection (see outputDispatcher). */
+  release: ChunkRelease;
   /** Where the body starts in the file: the bytes already there, or 0 for a whole new copy. */
   offset: number;
   /** The whole file's length, when the origin said. */
   total: number | undefined;
 }
 
-/** Each dispatcher with redirects followed, made once (the global one, in practice). */
+/** Each dispatcher with redirects followed, made once. */
 const following = new WeakMap<Dispatcher, Dispatcher>();
+/**
+ * Outputs are fetched over HTTP/1.1, one response per connection at a time, unless the caller
+ * brings a dispatcher: then a socket read holds one response's bytes, in order, and FileSink may
+ * release each read as soon as its last piece is on disk ('read-ends'). Over HTTP/2 (undici
+ * negotiates it when the origin offers it) one read interleaves several responses, and only
+ * whole reads may be released.
+ */
+let ownAgent: Dispatcher | undefined;
 
-async function outputDispatcher(given: Dispatcher | undefined): Promise<Dispatcher> {
-  const { getGlobalDispatcher, interceptors } = await loadUndici();
-  const base = given ?? getGlobalDispatcher();
+async function outputDispatcher(given: Dispatcher | undefined): Promise<{ dispatcher: Dispatcher; release: ChunkRelease }> {
+  const { Agent, interceptors } = await loadUndici();
+  ownAgent ??= new Agent({ allowH2: false, pipelining: 1 });
+  const base = given ?? ownAgent;
   let composed = following.get(base);
   if (!composed) {
     // CDN/presigned output URLs may redirect; undici's dispatchers do not follow redirects by themselves.
     composed = base.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
     following.set(base, composed);
   }
-  return composed;
+  return { dispatcher: composed, release: given ? 'whole' : 'read-ends' };
 }
 
 /**
@@ -137,9 +148,10 @@ async function outputDispatcher(given: Dispatcher | undefined): Promise<Dispatch
 async function requestOutput(url: string, have: number, options: DownloadOptions): Promise<Origin> {
   const { signal, maxBytes = Infinity } = options;
   const where = redact(url);
+  const { dispatcher, release } = await outputDispatcher(options.dispatcher);
   let feed: ResponseFeed;
   try {
-    feed = await openResponse(await outputDispatcher(options.dispatcher), new URL(url), { signal, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
+    feed = await openResponse(dispatcher, new URL(url), { signal, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
   } catch (err) {
     if (signal?.aborted) throw err;
     throw new DownloadError(`cannot reach ${where}: ${(err as Error).message}`, 'OUTPUT_UNREACHABLE', undefined, { cause: err });
@@ -163,7 +175,7 @@ async function requestOutput(url: string, have: number, options: DownloadOptions
     if (failure.code === 'OUTPUT_TRUNCATED' && have > 0) return requestOutput(url, 0, options); // start over, without a Range
     throw failure;
   }
-  return { feed, offset, total };
+  return { feed, release, offset, total };
 }
 
 /** Downloads url into `part` (resuming what is there), and returns the SHA-256 of the whole file. */
@@ -171,7 +183,7 @@ async function fetchToFile(url: string, part: string, options: DownloadOptions):
   const { signal, maxBytes = Infinity } = options;
   const where = redact(url);
   // The body waits (paused) until the file is open.
-  const { feed, offset, total } = await requestOutput(url, (await sizeOf(part)) ?? 0, options);
+  const { feed, release, offset, total } = await requestOutput(url, (await sizeOf(part)) ?? 0, options);
   const { statusCode } = feed;
   const hash = createHash('sha256');
   let byteSize = offset;
@@ -187,6 +199,7 @@ async function fetchToFile(url: string, part: string, options: DownloadOptions):
     start: offset,
     highWaterMark: WRITE_CHUNK,
     flushEvery: FLUSH_EVERY,
+    release,
     inspect(chunk) {
       byteSize += chunk.length;
       if (byteSize > maxBytes) return new DownloadError(`output exceeds ${maxBytes} bytes`, 'OUTPUT_TOO_LARGE', statusCode);

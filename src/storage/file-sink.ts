@@ -10,7 +10,14 @@ export interface FileSinkOptions {
   flushEvery: number;
   /** Sees each chunk, in order, before it is written; an error it returns fails the stream. */
   inspect(chunk: Buffer): Error | undefined;
+  /**
+   * Which written chunks give their memory back (see releaseChunk): 'read-ends' only for chunks
+   * that come from an HTTP/1.1 connection with one request at a time; 'whole' otherwise.
+   */
+  release: ChunkRelease;
 }
+
+export type ChunkRelease = 'whole' | 'read-ends';
 
 /** Small chunks are left to the collector: releasing them would not be worth a call. */
 const RELEASE_FROM_BYTES = 16 * 1024;
@@ -24,18 +31,20 @@ const RELEASE_FROM_BYTES = 16 * 1024;
  * between collections (the external-memory limit that forces a collection is 64 MB). The chunk's
  * ArrayBuffer is detached (`transfer(0)`), which frees its memory.
  *
- * Only a chunk that ends its ArrayBuffer is released: the whole of a read, or its last piece.
- * A read is parsed front to back, so whatever lies before that piece (the response headers,
- * earlier pieces of a chunked response) was handed over before it, and the sink writes in order,
- * so those pieces are on disk by the time this one is. A piece with bytes after it (a chunk
- * followed by more of the read, or by the framing of a chunked response) is left to the
- * collector: those bytes may still be on their way. So are shared and non-detachable memory
- * (Node's Buffer pool cannot be transferred, and is smaller than the threshold anyway).
+ * 'whole': only a chunk that is the whole of its ArrayBuffer is released; no other view of that
+ * memory exists. 'read-ends': also the last piece of a read (the chunk that ends its ArrayBuffer),
+ * which is right for one HTTP/1.1 response at a time and nothing else: its read is parsed front
+ * to back, so whatever lies before that piece (the response headers, earlier pieces of a chunked
+ * response) was handed over before it, and the sink writes in order. On an HTTP/2 connection one
+ * read carries pieces of several responses, each written by its own sink: the last piece of one
+ * says nothing of the others, so there only whole reads are released. A piece with bytes after
+ * it is always left to the collector, as are shared and non-detachable memory.
  */
-export function releaseChunk(chunk: Buffer): void {
+export function releaseChunk(chunk: Buffer, release: ChunkRelease): void {
   const memory = chunk.buffer;
   if (!(memory instanceof ArrayBuffer) || memory.detached || memory.byteLength < RELEASE_FROM_BYTES) return;
   if (chunk.byteOffset + chunk.byteLength !== memory.byteLength) return;
+  if (chunk.byteOffset !== 0 && release !== 'read-ends') return;
   try {
     memory.transfer(0);
   } catch {
@@ -52,7 +61,7 @@ function remainder(chunks: Buffer[], written: number): Buffer[] {
 }
 
 /** Writes all of `chunks` at `position`, however many system calls it takes; answers the bytes written. */
-async function writeAll(file: FileHandle, chunks: Buffer[], position: number): Promise<number> {
+async function writeAll(file: FileHandle, chunks: Buffer[], position: number, release: ChunkRelease): Promise<number> {
   let pending = chunks.filter((chunk) => chunk.length > 0);
   let written = 0;
   while (pending.length > 0) {
@@ -61,18 +70,18 @@ async function writeAll(file: FileHandle, chunks: Buffer[], position: number): P
     written += bytesWritten;
     pending = remainder(pending, bytesWritten);
   }
-  for (const chunk of chunks) releaseChunk(chunk);
+  for (const chunk of chunks) releaseChunk(chunk, release);
   return written;
 }
 
 /**
  * A writable stream into an open file, at explicit positions: a chunk is written as soon as no
  * write is under way, and chunks that arrive meanwhile (up to highWaterMark) go down together in
- * one writev, so reading the network and writing the disk overlap. Each chunk is released once
- * written (see releaseChunk), and fsyncs start along the way. Fed by `pipe`, it gets each chunk
- * as it was read from the socket (an async iterator would hand over merged copies, and the
- * originals would wait for the collector). The caller owns the file: it closes it once the
- * stream has ended or failed.
+ * one writev, so reading the network and writing the disk overlap. A chunk may be released once
+ * written (see releaseChunk), and fsyncs start along the way. Fed chunk by chunk (src/net/
+ * response-feed.ts), it gets each one as it was read from the socket (an async iterator would
+ * hand over merged copies, and the originals would wait for the collector). The caller owns the
+ * file: it closes it once the stream has ended or failed.
  */
 export class FileSink extends Writable {
   private readonly file: FileHandle;
@@ -112,7 +121,7 @@ export class FileSink extends Writable {
       const refused = this.options.inspect(chunk);
       if (refused) throw refused;
     }
-    this.position += await writeAll(this.file, chunks, this.position);
+    this.position += await writeAll(this.file, chunks, this.position, this.options.release);
     if (!this.flushing && this.position - this.flushedAt >= this.options.flushEvery) {
       this.flushedAt = this.position;
       // Only an early start of the final fsync; the storage's own sync decides.

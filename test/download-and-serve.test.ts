@@ -199,6 +199,46 @@ describe('downloadVideo', () => {
     }
   });
 
+  it('without a dispatcher, copies from an HTTPS origin that speaks only HTTP/2, and from one that offers both (over HTTP/1.1)', async () => {
+    // A throwaway certificate for 127.0.0.1, trusted by a child process (NODE_EXTRA_CA_CERTS is read at start).
+    const key = join(dir, 'tls-key.pem');
+    const cert = join(dir, 'tls-cert.pem');
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    const script = join(dir, 'h2-origin.ts');
+    await writeFile(
+      script,
+      `import { createSecureServer } from 'node:http2';
+import { readFileSync } from 'node:fs';
+import { downloadVideo } from ${JSON.stringify(join(process.cwd(), 'src/storage/download.ts'))};
+import { LocalVideoStorage } from ${JSON.stringify(join(process.cwd(), 'src/storage/storage.ts'))};
+const body = readFileSync(${JSON.stringify(mp4Path)});
+const storage = new LocalVideoStorage(${JSON.stringify(join(dir, 'store-h2-only'))});
+const results = {};
+for (const allowHTTP1 of [false, true]) {
+  const seen = [];
+  const server = createSecureServer({ key: readFileSync(${JSON.stringify(key)}), cert: readFileSync(${JSON.stringify(cert)}), allowHTTP1 }, (req, res) => {
+    seen.push(req.httpVersion);
+    res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': body.length });
+    res.end(body);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const video = await downloadVideo('https://127.0.0.1:' + server.address().port + '/out.mp4', storage, 'h2-' + allowHTTP1 + '.mp4');
+  results[allowHTTP1 ? 'both' : 'h2Only'] = { sha256: video.sha256, byteSize: video.byteSize, seen };
+  await new Promise((resolve) => server.close(resolve));
+}
+console.log(JSON.stringify(results));
+process.exit(0);
+`,
+    );
+    const { stdout } = await run(process.execPath, [script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert } });
+    const want = { sha256: createHash('sha256').update(mp4).digest('hex'), byteSize: mp4.length };
+    const results = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, { sha256: string; byteSize: number; seen: string[] }>;
+    // HTTP/1.1 was refused at the handshake, so the one request that came in was HTTP/2.
+    expect(results.h2Only).toEqual({ ...want, seen: ['2.0'] });
+    // An origin that offers both is asked over HTTP/1.1, where each read is released once written.
+    expect(results.both).toEqual({ ...want, seen: ['1.1'] });
+  });
+
   it('maps origin failures to error codes', async () => {
     expect((await expectDownloadError('/missing.mp4', 'OUTPUT_NOT_FOUND')).httpStatus).toBe(404);
     expect((await expectDownloadError('/unavailable', 'OUTPUT_UNREACHABLE')).httpStatus).toBe(503);

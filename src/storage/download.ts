@@ -122,38 +122,48 @@ const following = new WeakMap<Dispatcher, Dispatcher>();
 /**
  * Outputs are fetched over HTTP/1.1, one response per connection at a time, unless the caller
  * brings a dispatcher: then a socket read holds one response's bytes, in order, and FileSink may
- * release each read as soon as its last piece is on disk ('read-ends'). Over HTTP/2 (undici
- * negotiates it when the origin offers it) one read interleaves several responses, and only
- * whole reads may be released.
+ * release each read as soon as its last piece is on disk ('read-ends'). Over HTTP/2 one read
+ * interleaves several responses, and only whole reads may be released.
  */
 let ownAgent: Dispatcher | undefined;
 
-async function outputDispatcher(given: Dispatcher | undefined): Promise<{ dispatcher: Dispatcher; release: ChunkRelease }> {
-  const { Agent, interceptors } = await loadUndici();
+/**
+ * The dispatcher for an output, and what FileSink may release. `http2` is for an origin that
+ * refused HTTP/1.1: undici's global dispatcher then speaks HTTP/2 with it.
+ */
+async function outputDispatcher(given: Dispatcher | undefined, http2: boolean): Promise<{ dispatcher: Dispatcher; release: ChunkRelease }> {
+  const { Agent, getGlobalDispatcher, interceptors } = await loadUndici();
   ownAgent ??= new Agent({ allowH2: false, pipelining: 1 });
-  const base = given ?? ownAgent;
+  const base = given ?? (http2 ? getGlobalDispatcher() : ownAgent);
   let composed = following.get(base);
   if (!composed) {
     // CDN/presigned output URLs may redirect; undici's dispatchers do not follow redirects by themselves.
     composed = base.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
     following.set(base, composed);
   }
-  return { dispatcher: composed, release: given ? 'whole' : 'read-ends' };
+  return { dispatcher: composed, release: base === ownAgent ? 'read-ends' : 'whole' };
+}
+
+/** An origin that speaks only HTTP/2 ends an HTTP/1.1-only TLS handshake with this alert (ALPN). */
+function refusesHttp1(err: unknown): boolean {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  return code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' || /no application protocol/i.test(String(message));
 }
 
 /**
  * Asks for the file, or for the rest of it when `have` bytes are already on disk. An origin that
  * ignores the Range (200) or answers a range we did not ask for gets the whole file again.
  */
-async function requestOutput(url: string, have: number, options: DownloadOptions): Promise<Origin> {
+async function requestOutput(url: string, have: number, options: DownloadOptions, http2 = false): Promise<Origin> {
   const { signal, maxBytes = Infinity } = options;
   const where = redact(url);
-  const { dispatcher, release } = await outputDispatcher(options.dispatcher);
+  const { dispatcher, release } = await outputDispatcher(options.dispatcher, http2);
   let feed: ResponseFeed;
   try {
     feed = await openResponse(dispatcher, new URL(url), { signal, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
   } catch (err) {
     if (signal?.aborted) throw err;
+    if (!options.dispatcher && !http2 && refusesHttp1(err)) return requestOutput(url, have, options, true);
     throw new DownloadError(`cannot reach ${where}: ${(err as Error).message}`, 'OUTPUT_UNREACHABLE', undefined, { cause: err });
   }
   const { statusCode, headers } = feed;
@@ -172,7 +182,7 @@ async function requestOutput(url: string, have: number, options: DownloadOptions
   }
   if (failure) {
     feed.discard();
-    if (failure.code === 'OUTPUT_TRUNCATED' && have > 0) return requestOutput(url, 0, options); // start over, without a Range
+    if (failure.code === 'OUTPUT_TRUNCATED' && have > 0) return requestOutput(url, 0, options, http2); // start over, without a Range
     throw failure;
   }
   return { feed, release, offset, total };

@@ -192,7 +192,7 @@ async function requestOutput(url: string, have: number, options: DownloadOptions
 async function fetchToFile(url: string, part: string, options: DownloadOptions): Promise<string> {
   const { signal, maxBytes = Infinity } = options;
   const where = redact(url);
-  // The body waits (paused) until the file is open.
+  // The body is kept (up to 1 MiB, then paused) until the file is open.
   const { feed, release, offset, total } = await requestOutput(url, (await sizeOf(part)) ?? 0, options);
   const { statusCode } = feed;
   const hash = createHash('sha256');
